@@ -1,0 +1,92 @@
+// Shared test helpers: paths, running real peers (ffmpeg/ffprobe/gst), free ports.
+
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+import os from 'node:os';
+
+/** The repository root (tests run from dist/test/...). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const mistFixtures = path.resolve(repoRoot, '../shared/fixtures/mistserver');
+export const fixturesDir = path.join(repoRoot, 'test/fixtures');
+
+export function tmpDir(prefix = 'haze-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs a program to completion, collecting its output; rejects only if it cannot start or times out. */
+export function run(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs?: number; input?: Buffer } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], ...opts });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} timed out\n${err.slice(-2000)}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: err });
+    });
+    if (opts.input) child.stdin!.end(opts.input);
+    else child.stdin!.end();
+  });
+}
+
+/** Runs a program and returns stdout; throws with stderr when it exits non-zero. */
+export async function runOk(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs?: number; input?: Buffer } = {}): Promise<Buffer> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}\n${r.stderr.slice(-3000)}`);
+  return r.stdout;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface FrameLine {
+  stream: number;
+  dts: number;
+  pts: number;
+  duration: number;
+  size: number;
+  hash: string;
+}
+
+/** Parses `ffmpeg -f framemd5` output into one entry per packet. */
+export function parseFramemd5(text: string): FrameLine[] {
+  const frames: FrameLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const f = line.split(',').map((s) => s.trim());
+    if (f.length < 6) continue;
+    frames.push({ stream: Number(f[0]), dts: Number(f[1]), pts: Number(f[2]), duration: Number(f[3]), size: Number(f[4]), hash: f[5]! });
+  }
+  return frames;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
