@@ -1,2 +1,68 @@
-// placeholder, replaced by the CLI
-console.log('haze');
+// The `haze` command (DESIGN §5).
+
+import os from 'node:os';
+import { errorText } from '../util/errors.js';
+import { parseServeArgs } from './args.js';
+
+const HELP = `haze: a media server (one input, every output)
+
+Usage:
+  haze serve [--data DIR] [--config FILE] [--api PORT] [--http PORT] [--rtmp PORT]
+             [--rtsp PORT] [--srt PORT] [--dtsc PORT] [--webrtc PORT] [--workers N]
+  haze version
+  haze help
+
+Defaults: --data ./haze-data, API 4242 (127.0.0.1), HTTP 8080, RTMP 1935, one worker per core.
+Coming with later releases: haze convert, haze merge, haze analyse, haze balance.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'serve': {
+      const { runAngel } = await import('../controller/angel.js');
+      return runAngel(parseServeArgs(rest, Math.max(1, os.availableParallelism())));
+    }
+    case '__worker': {
+      const { runWorker } = await import('../worker/worker-main.js');
+      await runWorker(Number(rest[0]));
+      return -1;
+    }
+    case '__controller': {
+      const { runController } = await import('../controller/controller-main.js');
+      await runController();
+      return -1;
+    }
+    case 'version':
+    case '--version': {
+      const { HAZE_VERSION } = await import('../util/version.js');
+      console.log(`haze ${HAZE_VERSION}`);
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(HELP);
+      return 0;
+    case 'convert':
+    case 'merge':
+    case 'analyse':
+    case 'balance':
+      console.error(`haze ${cmd}: not built yet in this release`);
+      return 2;
+    default:
+      console.error(`haze: unknown command ${cmd}\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(`haze: ${errorText(err)}`);
+    process.exitCode = 1;
+  },
+);

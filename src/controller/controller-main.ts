@@ -1,0 +1,106 @@
+// The controller (DESIGN §3): config, the JSON API on the socket the angel hands it, and
+// the view of the running streams gathered from the workers' control sockets. It carries no
+// media; when it dies the workers serve on, and a restarted controller finds the running
+// streams again through the same sockets.
+
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { queryStatus } from '../protocols/dtsc/relay.js';
+import type { WorkerStatus } from '../worker/worker-main.js';
+import { addLogSink, log, setProcessName, type LogLevel } from '../util/log.js';
+import { pidFile, runPaths } from '../util/run-dir.js';
+import type { AngelMessage } from './angel.js';
+import type { ActiveStreamStats, ApiHost } from './api.js';
+import { createApiRequestHandler } from './api-http.js';
+import { ConfigStore } from './config-store.js';
+import type { PortOverrides } from './default-config.js';
+
+const LOG_RING = 100;
+const KIND: Record<LogLevel, string> = { error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG' };
+
+/** Gathers every worker's status and merges it per stream (viewers and bytes add up). */
+export async function gatherStreamStats(socketDir: string): Promise<Record<string, Partial<ActiveStreamStats>>> {
+  let files: string[] = [];
+  try {
+    files = fs.readdirSync(socketDir).filter((f) => /^worker-\d+\.sock$/.test(f));
+  } catch {
+    return {};
+  }
+  const statuses = (await Promise.all(files.map((f) => queryStatus(path.join(socketDir, f))))) as (WorkerStatus | undefined)[];
+  const out: Record<string, Partial<ActiveStreamStats>> = {};
+  for (const w of statuses) {
+    if (!w) continue;
+    for (const s of w.streams) {
+      const cur = (out[s.name] ??= { status: 'Offline', viewers: 0, inputs: 0, outputs: 0, clients: 0, views: 0, upbytes: 0, downbytes: 0, tracks: 0, sourcepids: [] });
+      cur.viewers! += s.viewers;
+      cur.inputs! += s.inputs;
+      cur.clients! += s.viewers + s.inputs;
+      cur.views! += s.views;
+      cur.upbytes! += s.upbytes;
+      cur.downbytes! += s.downbytes;
+      if (s.source) {
+        cur.status = s.online ? 'Online' : 'Waiting for data';
+        cur.tracks = s.tracks;
+        cur.firstms = s.firstms;
+        cur.lastms = s.lastms;
+        cur.sourcepids!.push(w.pid);
+        cur.pid = w.pid;
+      } else if (cur.status === 'Offline' && s.online) {
+        cur.status = 'Online';
+        cur.tracks = s.tracks;
+      }
+    }
+  }
+  return out;
+}
+
+export async function runController(): Promise<void> {
+  setProcessName('controller');
+  const dataDir = process.env['HAZE_DATA'];
+  if (!dataDir) throw new Error('HAZE_DATA is not set (the controller is started by haze serve)');
+  const paths = runPaths(dataDir);
+  const overrides = JSON.parse(process.env['HAZE_PORT_OVERRIDES'] ?? '{}') as PortOverrides;
+  const ring: Array<[number, string, string]> = [];
+  addLogSink((level, message) => {
+    ring.push([Math.floor(Date.now() / 1000), KIND[level], message]);
+    if (ring.length > LOG_RING) ring.shift();
+  });
+
+  const store = ConfigStore.open(process.env['HAZE_CONFIG']);
+  store.writeEffective(paths.run, overrides);
+  store.on('change', ({ origin }) => {
+    store.writeEffective(paths.run, overrides);
+    log.info(`config changed (${origin === 'disk' ? 'edited on disk' : 'through the API'}); workers notified`);
+  });
+  store.watch();
+
+  const host: ApiHost = {
+    config: store,
+    instanceId: randomBytes(8).toString('hex'),
+    streamStats: () => gatherStreamStats(paths.sockets),
+    logs: () => ring,
+  };
+  const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, createApiRequestHandler(host));
+  process.on('message', (msg: AngelMessage, handle?: unknown) => {
+    if (msg.type === 'listen' && msg.connector === 'controller' && handle) {
+      server.listen(handle as http.Server, () => log.debug(`API on port ${msg.port}`));
+    }
+  });
+  process.on('disconnect', () => log.warn('lost the angel; serving on'));
+  fs.writeFileSync(pidFile(paths, 'controller'), String(process.pid));
+
+  const stop = (): void => {
+    server.close();
+    store.close();
+    try {
+      fs.unlinkSync(pidFile(paths, 'controller'));
+    } catch {
+      // already gone
+    }
+    setTimeout(() => process.exit(0), 100).unref();
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

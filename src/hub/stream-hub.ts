@@ -1,0 +1,302 @@
+// The stream hub (DESIGN §4): one per stream per worker. It keeps the tracks and a ring of
+// recent packets (the DVR window) with an index of keyframes, hands every packet to its
+// feeds the moment it arrives, and survives a change of source (a publisher reconnecting,
+// a relay moving to another worker) so the viewers attached to it keep playing.
+
+import type { Packet, Track } from '../media/types.js';
+import { TypedEmitter } from '../util/events.js';
+
+/** MistServer's STREAM_BUFFER states (reference §1.12). */
+export type BufferState = 'EMPTY' | 'FULL' | 'DRY' | 'RECOVER';
+
+/** Something that receives the hub's packets in order: a format feed or a relay. */
+export interface HubListener {
+  onPacket(packet: Packet): void;
+  /** The track set changed (added, removed or re-initialised); called before their packets. */
+  onTracks(tracks: readonly Track[]): void;
+  /** The hub is gone; nothing more will come. */
+  onEnd(reason: string): void;
+}
+
+export interface HubEvents {
+  online: void;
+  /** The last listener left. */
+  idle: void;
+  offline: string;
+  state: BufferState;
+  end: string;
+}
+
+export interface HubOptions {
+  /** DVR window in ms (`DVR` stream setting, MistServer's default 50000). */
+  dvrMs?: number;
+  /** How long a hub whose source left waits for a new one before ending (ms). */
+  sourceGraceMs?: number;
+}
+
+const DEFAULT_DVR_MS = 50_000;
+const DEFAULT_GRACE_MS = 20_000;
+/** Gap put between the last packet of a departed source and the first of its successor. */
+const SOURCE_SWITCH_GAP_MS = 40;
+
+export class StreamHub extends TypedEmitter<HubEvents> {
+  readonly name: string;
+  private readonly trackMap = new Map<number, Track>();
+  private trackList: Track[] = [];
+  /** Packets of the DVR window in arrival order; `ring[i]` has sequence number `baseSeq + i`. */
+  private ring: Packet[] = [];
+  private ringStart = 0;
+  private baseSeq = 0;
+  /** Sequence numbers of keyframes of the sync track (the first video track, else the first track). */
+  private keySeqs: number[] = [];
+  private keyStart = 0;
+  private readonly listeners = new Set<HubListener>();
+  private readonly keyedTracks = new Set<number>();
+  private readonly dvrMs: number;
+  private readonly graceMs: number;
+  private syncTrackId = -1;
+  private hasSource = false;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private isOnline = false;
+  private bufferState: BufferState = 'EMPTY';
+  /** Added to every incoming timestamp so the timeline stays monotonic across sources. */
+  private timeOffsetMs = 0;
+  private pendingOffset = false;
+  private lastTimeMs = -1;
+  /** Statistics. */
+  bytesIn = 0;
+  packetsIn = 0;
+  readonly startedAt = Date.now();
+
+  constructor(name: string, opts: HubOptions = {}) {
+    super();
+    this.name = name;
+    this.dvrMs = Math.max(1000, opts.dvrMs ?? DEFAULT_DVR_MS);
+    this.graceMs = opts.sourceGraceMs ?? DEFAULT_GRACE_MS;
+  }
+
+  get tracks(): readonly Track[] {
+    return this.trackList;
+  }
+
+  get online(): boolean {
+    return this.isOnline;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  get sourceAttached(): boolean {
+    return this.hasSource;
+  }
+
+  get state(): BufferState {
+    return this.bufferState;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  /** Media time of the newest packet, -1 before the first. */
+  get lastMs(): number {
+    return this.lastTimeMs;
+  }
+
+  get firstMs(): number {
+    const p = this.ring[this.ringStart];
+    return p ? p.timeMs : -1;
+  }
+
+  /** A source (publisher or relay) starts feeding this hub. */
+  attachSource(): void {
+    if (this.ended) throw new Error(`hub ${this.name} has ended`);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    this.hasSource = true;
+    this.pendingOffset = this.lastTimeMs >= 0;
+  }
+
+  /** The source left: tracks go, viewers stay and wait for a successor for the grace period. */
+  detachSource(reason: string): void {
+    if (!this.hasSource || this.ended) return;
+    this.hasSource = false;
+    this.setOffline(reason);
+    this.trackMap.clear();
+    this.trackList = [];
+    this.keyedTracks.clear();
+    this.syncTrackId = -1;
+    if (this.graceMs <= 0) {
+      this.end(reason);
+      return;
+    }
+    this.graceTimer = setTimeout(() => this.end(`${reason}; no new source within ${this.graceMs} ms`), this.graceMs);
+    this.graceTimer.unref?.();
+  }
+
+  /** Adds or re-initialises a track (a new sequence header replaces the old definition). */
+  setTrack(track: Track): void {
+    if (this.ended) return;
+    const old = this.trackMap.get(track.id);
+    this.trackMap.set(track.id, track);
+    this.trackList = [...this.trackMap.values()];
+    // Same codec configuration, refined fields (metadata): no need to tell the outputs.
+    if (old && sameTrack(old, track)) return;
+    if (this.syncTrackId < 0 || (track.type === 'video' && this.trackMap.get(this.syncTrackId)?.type !== 'video')) {
+      this.syncTrackId = track.id;
+    }
+    if (this.isOnline && !this.keyedTracks.has(track.id)) this.setOffline('new track waiting for a keyframe');
+    for (const l of this.listeners) l.onTracks(this.trackList);
+  }
+
+  removeTrack(id: number): void {
+    if (!this.trackMap.delete(id)) return;
+    this.trackList = [...this.trackMap.values()];
+    this.keyedTracks.delete(id);
+    if (this.syncTrackId === id) this.syncTrackId = this.trackList.find((t) => t.type === 'video')?.id ?? this.trackList[0]?.id ?? -1;
+    for (const l of this.listeners) l.onTracks(this.trackList);
+  }
+
+  /** Takes a packet from the source: timeline fix-up, ring, keyframe index, fan-out. */
+  push(packet: Packet): void {
+    if (this.ended || !this.trackMap.has(packet.trackId)) return;
+    if (this.pendingOffset) {
+      this.pendingOffset = false;
+      const shifted = packet.timeMs + this.timeOffsetMs;
+      if (shifted <= this.lastTimeMs) this.timeOffsetMs = this.lastTimeMs + SOURCE_SWITCH_GAP_MS - packet.timeMs;
+    }
+    if (this.timeOffsetMs !== 0) packet.timeMs += this.timeOffsetMs;
+    if (packet.timeMs > this.lastTimeMs) this.lastTimeMs = packet.timeMs;
+    this.bytesIn += packet.data.length;
+    this.packetsIn++;
+
+    const seq = this.baseSeq + this.ring.length - this.ringStart;
+    this.ring.push(packet);
+    if (packet.keyframe && packet.trackId === this.syncTrackId) {
+      this.keySeqs.push(seq);
+      this.trim(packet.timeMs);
+    }
+    if (!this.isOnline && packet.keyframe) {
+      this.keyedTracks.add(packet.trackId);
+      if (this.keyedTracks.size === this.trackMap.size) this.setOnline();
+    }
+    for (const l of this.listeners) l.onPacket(packet);
+  }
+
+  /** Drops packets older than the DVR window, always at a keyframe so playback can start there. */
+  private trim(nowMs: number): void {
+    let dropTo = -1;
+    // keep at least the newest keyframe; drop up to the newest key that is older than the window
+    while (this.keySeqs.length - this.keyStart > 1) {
+      const nextKeySeq = this.keySeqs[this.keyStart + 1]!;
+      const nextKey = this.ring[this.ringStart + nextKeySeq - this.baseSeq]!;
+      if (nowMs - nextKey.timeMs <= this.dvrMs) break;
+      this.keyStart++;
+      dropTo = nextKeySeq;
+    }
+    if (dropTo < 0) return;
+    this.ringStart += dropTo - this.baseSeq;
+    this.baseSeq = dropTo;
+    // compact now and then instead of shifting on every drop
+    if (this.ringStart > 4096 && this.ringStart > this.ring.length / 2) {
+      this.ring = this.ring.slice(this.ringStart);
+      this.ringStart = 0;
+    }
+    if (this.keyStart > 256) {
+      this.keySeqs = this.keySeqs.slice(this.keyStart);
+      this.keyStart = 0;
+    }
+  }
+
+  /** Packets from the newest keyframe of the sync track (instant start); empty before one. */
+  packetsFromLatestKey(): Packet[] {
+    if (this.keySeqs.length === this.keyStart) return [];
+    const seq = this.keySeqs[this.keySeqs.length - 1]!;
+    return this.ring.slice(this.ringStart + seq - this.baseSeq);
+  }
+
+  /** Packets from the newest keyframe at or before `timeMs` (a position inside the DVR window). */
+  packetsFromTime(timeMs: number): Packet[] {
+    let pick = -1;
+    for (let i = this.keySeqs.length - 1; i >= this.keyStart; i--) {
+      const seq = this.keySeqs[i]!;
+      if (this.ring[this.ringStart + seq - this.baseSeq]!.timeMs <= timeMs) {
+        pick = seq;
+        break;
+      }
+    }
+    if (pick < 0) pick = this.keySeqs[this.keyStart] ?? -1;
+    if (pick < 0) return [];
+    return this.ring.slice(this.ringStart + pick - this.baseSeq);
+  }
+
+  /** Number of keyframes and the time span held in the ring. */
+  windowInfo(): { keys: number; firstMs: number; lastMs: number } {
+    return { keys: this.keySeqs.length - this.keyStart, firstMs: this.firstMs, lastMs: this.lastTimeMs };
+  }
+
+  subscribe(listener: HubListener): () => void {
+    if (this.ended) {
+      listener.onEnd('stream ended');
+      return () => {};
+    }
+    this.listeners.add(listener);
+    return () => {
+      if (this.listeners.delete(listener) && this.listeners.size === 0) this.emit('idle', undefined);
+    };
+  }
+
+  /** Resolves true once online, false after `timeoutMs` or when the hub ends first. */
+  waitOnline(timeoutMs: number): Promise<boolean> {
+    if (this.isOnline) return Promise.resolve(true);
+    if (this.ended) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (v: boolean): void => {
+        clearTimeout(timer);
+        offOnline();
+        offEnd();
+        resolve(v);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const offOnline = this.on('online', () => done(true));
+      const offEnd = this.on('end', () => done(false));
+    });
+  }
+
+  end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.setOffline(reason);
+    this.setState('EMPTY');
+    this.ring = [];
+    this.keySeqs = [];
+    for (const l of [...this.listeners]) l.onEnd(reason);
+    this.listeners.clear();
+    this.emit('end', reason);
+  }
+
+  private setOnline(): void {
+    this.isOnline = true;
+    this.setState(this.bufferState === 'EMPTY' ? 'FULL' : 'RECOVER');
+    this.emit('online', undefined);
+  }
+
+  private setOffline(reason: string): void {
+    if (!this.isOnline) return;
+    this.isOnline = false;
+    this.emit('offline', reason);
+  }
+
+  private setState(s: BufferState): void {
+    if (s === this.bufferState) return;
+    this.bufferState = s;
+    this.emit('state', s);
+  }
+}
+
+function sameTrack(a: Track, b: Track): boolean {
+  return a.type === b.type && a.codec === b.codec && a.init.equals(b.init);
+}

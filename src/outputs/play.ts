@@ -1,0 +1,39 @@
+// Starting a viewer on a stream: resolve the hub (waiting for it to come online), pick the
+// shared feed of the format and track selection, attach a Viewer writing to the sink.
+// Used by every live output (HTTP progressive, RTMP play).
+
+import { createHash } from 'node:crypto';
+import type { StreamHub } from '../hub/stream-hub.js';
+import { getFeed, type FormatWriter } from './feed.js';
+import { selectTracks, selectionKey, type FormatCapability, type SelectorQuery } from './track-select.js';
+import { Viewer, type ByteSink } from './viewer.js';
+
+export interface OutputFormat {
+  /** Feed key and connector name (FLV, HTTPTS, RTMP). */
+  name: string;
+  capability: FormatCapability;
+  makeWriter(): FormatWriter;
+}
+
+export function selectorQuery(params: URLSearchParams): SelectorQuery {
+  return { audio: params.get('audio'), video: params.get('video'), subtitle: params.get('subtitle'), meta: params.get('meta') };
+}
+
+/** Attaches a new viewer of `format` to `hub`. */
+export function startViewer(hub: StreamHub, format: OutputFormat, query: SelectorQuery, sink: ByteSink): Viewer {
+  const feed = getFeed(hub, format.name, selectionKey(query), () => ({
+    writer: format.makeWriter(),
+    select: (tracks) => selectTracks(tracks, query, format.capability),
+  }));
+  const viewer = new Viewer(sink);
+  feed.add(viewer);
+  return viewer;
+}
+
+/**
+ * The session id of a viewer (reference §7.1, Appendix C.9: sha256 hex of what identifies the
+ * session under the default `sessionViewerMode`: stream, client address and token).
+ */
+export function sessionId(stream: string, peer: string, token: string): string {
+  return createHash('sha256').update(`${stream}\n${peer}\n${token}`).digest('hex');
+}

@@ -1,0 +1,51 @@
+// HTTP progressive live outputs: `/NAME.flv` (FLV) and `/NAME.ts` (HTTPTS), MistServer's
+// paths (reference §6.3). Unknown names answer 404, configured streams that are not online
+// 503 with Retry-After after the wait of DESIGN §4; the body streams until the client leaves
+// or the stream ends.
+
+import type { MediaRoute } from '../protocols/http/media-server.js';
+import type { StreamHub } from '../hub/stream-hub.js';
+import { sanitizeStreamName } from '../util/stream-name.js';
+import { FLV_CAPABILITY, FlvWriter } from './flv-writer.js';
+import { TS_CAPABILITY, TsWriter } from './ts-writer.js';
+import { selectorQuery, sessionId, startViewer, type OutputFormat } from './play.js';
+import type { Viewer } from './viewer.js';
+
+/** Which worker process served the response (operators and the fault tests read it). */
+const WORKER_LABEL = String(process.pid);
+
+export const FLV_FORMAT: OutputFormat = { name: 'FLV', capability: FLV_CAPABILITY, makeWriter: () => new FlvWriter() };
+export const TS_FORMAT: OutputFormat = { name: 'HTTPTS', capability: TS_CAPABILITY, makeWriter: () => new TsWriter() };
+
+const BY_EXTENSION: Record<string, { format: OutputFormat; contentType: string }> = {
+  flv: { format: FLV_FORMAT, contentType: 'video/x-flv' },
+  ts: { format: TS_FORMAT, contentType: 'video/mp2t' },
+};
+
+export interface ProgressiveDeps {
+  forViewer(name: string): Promise<StreamHub>;
+  /** Called for each started viewer (statistics). */
+  onViewer?(stream: string, connector: string, peer: string, viewer: Viewer): void;
+}
+
+export function progressiveRoute(deps: ProgressiveDeps): MediaRoute {
+  return async (req, res, log) => {
+    const m = /^\/([^/]+)\.(flv|ts)$/.exec(req.path);
+    if (!m) return false;
+    const kind = BY_EXTENSION[m[2]!]!;
+    const name = sanitizeStreamName(m[1]!);
+    if (!name) {
+      res.send(404, { 'Content-Type': 'text/plain' }, `Stream not found: invalid name ${JSON.stringify(m[1])}\n`);
+      return true;
+    }
+    const hub = await deps.forViewer(name);
+    const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
+    const sink = res.stream({ 'Content-Type': kind.contentType, 'X-Haze-Session': session, 'X-Haze-Worker': WORKER_LABEL });
+    if (req.head) return true;
+    const viewer = startViewer(hub, kind.format, selectorQuery(req.query), sink);
+    res.onClose(() => viewer.close('client left'));
+    viewer.onClose((reason) => log.debug(`${kind.format.name} viewer of ${name} done: ${reason}`));
+    deps.onViewer?.(name, kind.format.name, req.peer, viewer);
+    return true;
+  };
+}

@@ -1,0 +1,106 @@
+// One viewer's side of a feed: writes shared chunks to its sink (never copying them) and
+// applies the slow-reader policy (STYLE "Readers never slow the publisher"): when the bytes
+// queued for it pass a high-water mark it skips to the next keyframe; one that stays behind
+// longer than the bound is disconnected. Memory per viewer is bounded by the high-water mark.
+
+/** Where a viewer's bytes go: a socket, an RTMP play output. */
+export interface ByteSink {
+  write(bytes: Buffer): boolean;
+  /** Bytes queued in user space, not yet handed to the kernel. */
+  readonly writableLength: number;
+  close(reason: string): void;
+}
+
+export interface ViewerPolicy {
+  /** Queued bytes above which packets are skipped until the next keyframe. */
+  highWaterBytes: number;
+  /** Queued bytes below which a skipping viewer resumes (at a keyframe). */
+  lowWaterBytes: number;
+  /** Media time a viewer may spend skipping before it is disconnected. */
+  maxBehindMs: number;
+}
+
+export const DEFAULT_VIEWER_POLICY: ViewerPolicy = {
+  highWaterBytes: 4 * 1024 * 1024,
+  lowWaterBytes: 512 * 1024,
+  maxBehindMs: 15_000,
+};
+
+export class Viewer {
+  private skipping = false;
+  private skipSinceMs = 0;
+  private started = false;
+  private closed = false;
+  private readonly closeHandlers: Array<(reason: string) => void> = [];
+  bytesOut = 0;
+  packetsOut = 0;
+  droppedPackets = 0;
+  /** Media time of the newest packet written. */
+  positionMs = -1;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly policy: ViewerPolicy = DEFAULT_VIEWER_POLICY,
+  ) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  onClose(fn: (reason: string) => void): void {
+    if (this.closed) fn('closed');
+    else this.closeHandlers.push(fn);
+  }
+
+  /** Header and the current GOP; live packets follow through send(). */
+  start(header: Buffer, gop: readonly Buffer[]): void {
+    this.started = true;
+    // With no GOP to start from, wait for the next keyframe: a decoder cannot start mid-GOP.
+    if (gop.length === 0) {
+      this.skipping = true;
+      this.skipSinceMs = Number.POSITIVE_INFINITY;
+    }
+    this.write(header);
+    for (const b of gop) this.write(b);
+  }
+
+  /** Bytes every viewer must get (codec changes); never skipped. */
+  sendControl(bytes: Buffer): void {
+    if (this.started) this.write(bytes);
+  }
+
+  send(bytes: Buffer, syncKey: boolean, timeMs: number): void {
+    if (!this.started || this.closed) return;
+    const queued = this.sink.writableLength;
+    if (this.skipping) {
+      if (!syncKey || queued > this.policy.lowWaterBytes) {
+        if (this.skipSinceMs === Number.POSITIVE_INFINITY) return; // still waiting for the first keyframe
+        this.droppedPackets++;
+        if (timeMs - this.skipSinceMs > this.policy.maxBehindMs) this.close(`too slow: more than ${this.policy.maxBehindMs} ms behind`);
+        return;
+      }
+      this.skipping = false;
+    } else if (queued > this.policy.highWaterBytes) {
+      this.skipping = true;
+      this.skipSinceMs = timeMs;
+      this.droppedPackets++;
+      return;
+    }
+    this.positionMs = timeMs;
+    this.packetsOut++;
+    this.write(bytes);
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.closed) return;
+    this.bytesOut += bytes.length;
+    this.sink.write(bytes);
+  }
+
+  close(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sink.close(reason);
+    for (const fn of this.closeHandlers.splice(0)) fn(reason);
+  }
+}

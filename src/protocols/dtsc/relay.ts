@@ -1,0 +1,159 @@
+// DTSC over a socket between Haze processes (DESIGN §3): a worker's control socket serves
+// `play` (a DTSC header, then DTP2 packets from the newest keyframe on, a new header whenever
+// the tracks change) and `status`; another worker plays from it into a local relay hub, so
+// its N viewers cost one copy. Framing and commands follow reference §2.6 (DTCM commands, `hi`
+// on accept); over TCP the same code is the origin-edge `dtsc://` relay.
+
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { getText } from '../../containers/dtsc/dtmi.js';
+import { DtscFrameReader, encodeDtcm, encodeDtp2 } from '../../containers/dtsc/packets.js';
+import { readDtscHeader, writeDtscHeader, type DtscTrack } from '../../containers/dtsc/header.js';
+import type { HubListener, StreamHub } from '../../hub/stream-hub.js';
+import type { Packet, Track } from '../../media/types.js';
+import { errorText } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
+import { HAZE_VERSION } from '../../util/version.js';
+
+/** A relay consumer further behind than this is cut off (it is local, so it is stuck). */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+
+export interface DtscServeOptions {
+  /** The local source hub of a stream, or undefined. */
+  resolve(stream: string): StreamHub | undefined;
+  /** Answer to `{"cmd":"status"}`: any JSON. */
+  status(): unknown;
+  log: Logger;
+}
+
+function headerFrame(tracks: readonly Track[]): Buffer {
+  const dtscTracks = tracks.map((t): DtscTrack => ({ ...t, firstMs: 0, lastMs: 0, maxBps: t.bps }));
+  return writeDtscHeader({ live: true, vod: false, tracks: dtscTracks }, { withIndex: false });
+}
+
+/** Serves one accepted control/relay connection. */
+export function serveDtscSocket(socket: net.Socket, opts: DtscServeOptions): void {
+  const reader = new DtscFrameReader({ maxFrameBytes: 1024 * 1024 });
+  let unsubscribe: (() => void) | undefined;
+  const close = (why?: string): void => {
+    unsubscribe?.();
+    unsubscribe = undefined;
+    if (why) opts.log.debug(`relay connection closed: ${why}`);
+    socket.destroy();
+  };
+  const send = (b: Buffer): void => {
+    if (socket.destroyed) return;
+    if (socket.writableLength > MAX_QUEUED_BYTES) close('relay consumer too far behind');
+    else socket.write(b);
+  };
+  socket.on('error', () => close());
+  socket.on('close', () => close());
+  send(encodeDtcm({ cmd: 'hi', pack_method: 2, salt: randomBytes(16).toString('hex'), version: `Haze/${HAZE_VERSION}` }));
+  socket.on('data', (chunk: Buffer) => {
+    let frames;
+    try {
+      frames = reader.push(chunk);
+    } catch (err) {
+      close(errorText(err));
+      return;
+    }
+    for (const f of frames) {
+      if (f.kind !== 'command') continue;
+      const cmd = getText(f.command, 'cmd');
+      if (cmd === 'play') {
+        const stream = getText(f.command, 'stream') ?? '';
+        const hub = opts.resolve(stream);
+        if (!hub || unsubscribe) {
+          send(encodeDtcm({ cmd: 'error', msg: hub ? 'already playing' : `Stream not found: ${stream}` }));
+          socket.end();
+          return;
+        }
+        send(headerFrame(hub.tracks));
+        for (const p of hub.packetsFromLatestKey()) send(encodeDtp2(p));
+        const listener: HubListener = {
+          onTracks: (tracks) => send(headerFrame(tracks)),
+          onPacket: (p) => send(encodeDtp2(p)),
+          onEnd: (reason) => {
+            // `end` (not `error`): the stream itself is over, the relay did not fail
+            send(encodeDtcm({ cmd: 'end', msg: reason }));
+            socket.end();
+          },
+        };
+        unsubscribe = hub.subscribe(listener);
+      } else if (cmd === 'status') {
+        send(encodeDtcm({ cmd: 'status', data: JSON.stringify(opts.status()) }));
+      } else if (cmd === 'ping') {
+        send(encodeDtcm({ cmd: 'ok', msg: 'Pong!' }));
+      }
+    }
+  });
+}
+
+/** Plays `stream` from a control socket into `hub`; `onEnd` fires once when the relay stops. */
+export function playDtscInto(socketPath: string, stream: string, hub: StreamHub, onEnd: (reason: string, streamEnded: boolean) => void, log: Logger): { close(): void } {
+  const socket = net.connect(socketPath);
+  const reader = new DtscFrameReader();
+  let ended = false;
+  let known = new Map<number, Track>();
+  const finish = (reason: string, streamEnded = false): void => {
+    if (ended) return;
+    ended = true;
+    socket.destroy();
+    onEnd(reason, streamEnded);
+  };
+  socket.on('connect', () => socket.write(encodeDtcm({ cmd: 'play', stream })));
+  socket.on('error', (err) => finish(err.message));
+  socket.on('close', () => finish('connection closed'));
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      for (const f of reader.push(chunk)) {
+        if (f.kind === 'header') {
+          const tracks = readDtscHeader(f.raw).tracks;
+          const next = new Map<number, Track>(tracks.map((t) => [t.id, stripExtras(t)]));
+          for (const id of known.keys()) if (!next.has(id)) hub.removeTrack(id);
+          for (const t of next.values()) hub.setTrack(t);
+          known = next;
+        } else if (f.kind === 'packet') {
+          hub.push(f.packet as Packet);
+        } else {
+          const cmd = getText(f.command, 'cmd');
+          if (cmd === 'error' || cmd === 'end') finish(getText(f.command, 'msg') ?? cmd, cmd === 'end');
+        }
+      }
+    } catch (err) {
+      log.warn(`relay of ${stream}: ${errorText(err)}`);
+      finish(errorText(err));
+    }
+  });
+  return { close: () => finish('closed') };
+}
+
+/** Asks a worker's control socket for its status; resolves undefined on any failure. */
+export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<unknown> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    const reader = new DtscFrameReader();
+    const done = (v: unknown): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on('connect', () => socket.write(encodeDtcm({ cmd: 'status' })));
+    socket.on('error', () => done(undefined));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of reader.push(chunk)) {
+          if (f.kind === 'command' && getText(f.command, 'cmd') === 'status') done(JSON.parse(getText(f.command, 'data') ?? 'null'));
+        }
+      } catch {
+        done(undefined);
+      }
+    });
+  });
+}
+
+function stripExtras(t: DtscTrack): Track {
+  const { firstMs: _f, lastMs: _l, maxBps: _m, efpks: _e, missedFrags: _mf, nowMs: _n, tables: _t, idx: _i, ...track } = t;
+  return track as Track;
+}

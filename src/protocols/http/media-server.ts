@@ -1,0 +1,173 @@
+// The media HTTP server on port 8080 (DESIGN §5): keep-alive, HEAD, CORS, bounded request
+// heads and idle timeouts, clear error bodies. Routes are given by the worker; a progressive
+// media response takes the socket over (no chunked framing, the body ends when the stream
+// does), so every viewer gets the feed's shared bytes written straight to its socket.
+
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { HazeError, isHazeError } from '../../util/errors.js';
+import { log, type Logger } from '../../util/log.js';
+import type { ByteSink } from '../../outputs/viewer.js';
+
+export interface MediaRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: http.IncomingHttpHeaders;
+  /** Client address, IPv4-mapped IPv6 written as dotted IPv4 (DESIGN §5). */
+  peer: string;
+  /** True for HEAD: answer headers only. */
+  head: boolean;
+}
+
+export interface MediaResponder {
+  /** A complete small response. */
+  send(status: number, headers: Record<string, string>, body: string | Buffer): void;
+  /** Starts an open-ended media body and returns the sink its bytes go to. */
+  stream(headers: Record<string, string>): ByteSink;
+  /** The connection was closed by the client (or a stream ended). */
+  onClose(fn: () => void): void;
+}
+
+/** A route answers the request or returns false to pass it on. */
+export type MediaRoute = (req: MediaRequest, res: MediaResponder, log: Logger) => Promise<boolean> | boolean;
+
+export const CORS_HEADERS: Record<string, string> = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, POST, HEAD, OPTIONS',
+  'Access-Control-Allow-Headers': '*',
+  'Access-Control-Expose-Headers': '*',
+};
+
+const MAX_HEADER_BYTES = 16 * 1024;
+const KEEPALIVE_MS = 60_000; // MistServer closes idle HTTP connections after 60 s (reference §6.2)
+
+export function normalizeAddress(addr: string | undefined): string {
+  if (!addr) return '';
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+export function createMediaServer(routes: MediaRoute[], logger: Logger = log): http.Server {
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: KEEPALIVE_MS, requestTimeout: 30_000 }, (req, res) => {
+    void handle(req, res, routes, logger);
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    logger.debug(`HTTP client error from ${normalizeAddress(socket.remoteAddress)}: ${err.code ?? err.message}`);
+    if (socket.writable && socket.bytesWritten === 0) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nBad request\n');
+    } else socket.destroy();
+  });
+  return server;
+}
+
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, routes: MediaRoute[], logger: Logger): Promise<void> {
+  const peer = normalizeAddress(req.socket.remoteAddress);
+  const method = req.method ?? 'GET';
+  let url: URL;
+  try {
+    url = new URL(req.url ?? '/', 'http://localhost');
+  } catch {
+    sendSimple(res, 400, 'Bad request: unparsable URL\n');
+    return;
+  }
+  if (method === 'OPTIONS') {
+    res.writeHead(204, { ...CORS_HEADERS, 'Content-Length': '0' });
+    res.end();
+    return;
+  }
+  if (method !== 'GET' && method !== 'HEAD') {
+    sendSimple(res, 405, `Method ${method} not allowed here\n`, { Allow: 'GET, HEAD, OPTIONS' });
+    return;
+  }
+  const request: MediaRequest = { method, path: decodePath(url.pathname), query: url.searchParams, headers: req.headers, peer, head: method === 'HEAD' };
+  const reqLog = logger.child({ proto: 'HTTP', peer });
+  const responder = makeResponder(req, res, request.head);
+  try {
+    for (const route of routes) {
+      if (await route(request, responder, reqLog)) return;
+    }
+    sendSimple(res, 404, `Not found: ${request.path}\n`);
+  } catch (err) {
+    const status = isHazeError(err) ? (err.status ?? statusFor(err)) : 500;
+    if (!isHazeError(err)) reqLog.error(`request ${request.path} failed: ${err instanceof Error ? err.stack : String(err)}`);
+    if (!res.headersSent && !res.socket?.destroyed) {
+      const extra: Record<string, string> = status === 503 ? { 'Retry-After': '5' } : {};
+      sendSimple(res, status, `${isHazeError(err) ? err.message : 'Internal error'}\n`, extra, request.head);
+    }
+  }
+}
+
+function statusFor(err: HazeError): number {
+  switch (err.code) {
+    case 'HAZE_ERR_NOT_FOUND':
+      return 404;
+    case 'HAZE_ERR_OFFLINE':
+      return 503;
+    case 'HAZE_ERR_REFUSED':
+    case 'HAZE_ERR_AUTH':
+      return 403;
+    case 'HAZE_ERR_INVALID_ARG':
+    case 'HAZE_ERR_MALFORMED':
+      return 400;
+    default:
+      return 500;
+  }
+}
+
+function decodePath(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    return p;
+  }
+}
+
+export function sendSimple(res: http.ServerResponse, status: number, body: string, extra: Record<string, string> = {}, head = false): void {
+  const buf = Buffer.from(body);
+  res.writeHead(status, { ...CORS_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(buf.length), ...extra });
+  res.end(head ? undefined : buf);
+}
+
+function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head: boolean): MediaResponder {
+  const closers: Array<() => void> = [];
+  let closed = false;
+  const fireClose = (): void => {
+    if (closed) return;
+    closed = true;
+    for (const fn of closers.splice(0)) fn();
+  };
+  req.socket.once('close', fireClose);
+  return {
+    send(status, headers, body) {
+      const buf = typeof body === 'string' ? Buffer.from(body) : body;
+      res.writeHead(status, { ...CORS_HEADERS, 'Content-Length': String(buf.length), ...headers });
+      res.end(head ? undefined : buf);
+    },
+    stream(headers) {
+      // No Content-Length and no chunked framing: the body is the raw media until the
+      // connection closes, so the feed's shared bytes go to the socket unchanged.
+      res.removeHeader('Content-Length');
+      res.removeHeader('Transfer-Encoding');
+      res.writeHead(200, { ...CORS_HEADERS, Connection: 'close', 'Cache-Control': 'no-cache', ...headers });
+      req.socket.setNoDelay(true);
+      req.socket.setTimeout(0);
+      if (head) res.end();
+      else res.flushHeaders();
+      return {
+        write: (bytes: Buffer) => res.write(bytes),
+        get writableLength() {
+          return res.writableLength;
+        },
+        close: () => {
+          if (!res.writableEnded) res.end();
+          fireClose();
+        },
+      };
+    },
+    onClose(fn) {
+      if (closed) fn();
+      else closers.push(fn);
+    },
+  };
+}
+

@@ -1,0 +1,135 @@
+// A media worker (DESIGN §3): serves every protocol on the listening sockets the angel hands
+// it, hosts the hubs of the streams published to it, relays the others from their workers,
+// and answers the controller on its control socket. It keeps serving when the angel or the
+// controller dies; a fault on one connection ends only that connection.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import type { AngelMessage } from '../controller/angel.js';
+import { createMediaServer } from '../protocols/http/media-server.js';
+import { playDtscInto, serveDtscSocket } from '../protocols/dtsc/relay.js';
+import { handleRtmpSocket } from '../protocols/rtmp/connection.js';
+import { progressiveRoute } from '../outputs/progressive-route.js';
+import { errorText } from '../util/errors.js';
+import { log, setProcessName } from '../util/log.js';
+import { ensureRunDirs, pidFile, runPaths, workerSocketPath } from '../util/run-dir.js';
+import { ConfigView } from './config-view.js';
+import { HubManager } from './hub-manager.js';
+import { rtmpHandler } from './rtmp-handler.js';
+import { StreamRegistry } from './stream-registry.js';
+import { WorkerStats } from './worker-stats.js';
+
+export interface WorkerStreamStatus {
+  name: string;
+  /** True when this worker hosts the source (a publisher is connected here). */
+  source: boolean;
+  online: boolean;
+  state: string;
+  tracks: number;
+  codecs: string[];
+  firstms: number;
+  lastms: number;
+  viewers: number;
+  inputs: number;
+  views: number;
+  downbytes: number;
+  upbytes: number;
+}
+
+export interface WorkerStatus {
+  worker: number;
+  pid: number;
+  streams: WorkerStreamStatus[];
+}
+
+export async function runWorker(index: number): Promise<void> {
+  setProcessName(`worker-${index}`);
+  const dataDir = process.env['HAZE_DATA'];
+  if (!dataDir) throw new Error('HAZE_DATA is not set (workers are started by haze serve)');
+  const paths = runPaths(dataDir);
+  ensureRunDirs(paths);
+  const wlog = log.child({ worker: index });
+
+  const config = new ConfigView(paths.effectiveConfig);
+  config.watch();
+  const socketPath = workerSocketPath(paths, index);
+  const registry = new StreamRegistry(paths.streams, { pid: process.pid, worker: index, socket: socketPath });
+  registry.watch();
+  const hubs = new HubManager(config, registry, (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog), wlog);
+  const stats = new WorkerStats();
+
+  const status = (): WorkerStatus => {
+    const streams: WorkerStreamStatus[] = [];
+    for (const [name, { hub, local }] of hubs.hubs) {
+      streams.push({
+        name,
+        source: local,
+        online: hub.online,
+        state: hub.state,
+        tracks: hub.tracks.length,
+        codecs: hub.tracks.map((t) => t.codec),
+        firstms: hub.firstMs,
+        lastms: hub.lastMs,
+        ...stats.snapshot(name),
+      });
+    }
+    return { worker: index, pid: process.pid, streams };
+  };
+
+  // Control socket: relays to other workers and status for the controller.
+  try {
+    fs.unlinkSync(socketPath);
+  } catch {
+    // none left over
+  }
+  const control = net.createServer((sock) => serveDtscSocket(sock, { resolve: (name) => hubs.localSource(name), status, log: wlog }));
+  control.on('error', (err) => wlog.error(`control socket: ${err.message}`));
+  control.listen(socketPath);
+
+  const http = createMediaServer([progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const rtmp = net.createServer((socket) => {
+    socket.on('error', () => {});
+    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);
+  });
+  const servers: net.Server[] = [control, http, rtmp];
+
+  process.on('message', (msg: AngelMessage, handle?: unknown) => {
+    if (msg.type !== 'listen' || !handle) return;
+    const target = msg.connector === 'HTTP' ? http : msg.connector === 'RTMP' ? rtmp : undefined;
+    if (!target) {
+      wlog.info(`${msg.connector}: not served by this release`);
+      return;
+    }
+    target.listen(handle as net.Server, () => wlog.debug(`serving ${msg.connector} on port ${msg.port}`));
+  });
+  // Losing the angel (kill -9) must not stop the media: keep serving.
+  process.on('disconnect', () => wlog.warn('lost the angel; serving on'));
+
+  fs.writeFileSync(pidFile(paths, `worker-${index}`), String(process.pid));
+
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    wlog.info(`${sig}: stopping`);
+    registry.close();
+    hubs.closeAll('server stopping');
+    for (const s of servers) s.close();
+    try {
+      fs.unlinkSync(socketPath);
+      fs.unlinkSync(pidFile(paths, `worker-${index}`));
+    } catch {
+      // already gone
+    }
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('uncaughtException', (err) => {
+    // A connection's fault is caught where it happens; reaching here means this worker's
+    // state is unknown, so it exits and the angel starts a fresh one.
+    wlog.error(`uncaught exception, exiting: ${err.stack ?? errorText(err)}`);
+    registry.releaseAll();
+    process.exit(70);
+  });
+}

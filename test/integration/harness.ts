@@ -1,0 +1,98 @@
+// Starts a real `haze serve` (angel, controller, workers) on free ports in a temp data
+// folder, for integration tests, and the real peers that talk to it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { freePort, repoRoot, sleep, tmpDir } from '../helpers.js';
+
+export interface HazeInstance {
+  data: string;
+  ports: { api: number; http: number; rtmp: number };
+  proc: ChildProcess;
+  log(): string;
+  rtmpUrl(name: string, app?: string): string;
+  httpUrl(p: string): string;
+  api(command: Record<string, unknown>): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+  pidOf(role: string): number | undefined;
+}
+
+export async function waitPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`port ${port} did not open`);
+    await sleep(100);
+  }
+}
+
+export async function startHaze(opts: { workers?: number; config?: Record<string, unknown> } = {}): Promise<HazeInstance> {
+  const data = tmpDir('haze-it-');
+  const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
+  if (opts.config) fs.writeFileSync(path.join(data, 'config.json'), JSON.stringify(opts.config));
+  let output = '';
+  const proc = spawn(
+    process.execPath,
+    [path.join(repoRoot, 'bin/haze'), 'serve', '--data', data, '--api', String(ports.api), '--http', String(ports.http), '--rtmp', String(ports.rtmp), '--workers', String(opts.workers ?? 2)],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HAZE_LOG: process.env['HAZE_LOG'] ?? 'info' } },
+  );
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  await Promise.all([waitPort(ports.api), waitPort(ports.http), waitPort(ports.rtmp)]);
+  const inst: HazeInstance = {
+    data,
+    ports,
+    proc,
+    log: () => output,
+    rtmpUrl: (name, app = 'live') => `rtmp://127.0.0.1:${ports.rtmp}/${app}/${name}`,
+    httpUrl: (p) => `http://127.0.0.1:${ports.http}${p}`,
+    async api(command) {
+      const res = await fetch(`http://127.0.0.1:${ports.api}/api`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(command) });
+      return (await res.json()) as Record<string, unknown>;
+    },
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, sleep(6000)]);
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      fs.rmSync(data, { recursive: true, force: true });
+    },
+    pidOf(role) {
+      try {
+        return Number(fs.readFileSync(path.join(data, 'run', `${role}.pid`), 'utf8'));
+      } catch {
+        return undefined;
+      }
+    },
+  };
+  return inst;
+}
+
+/** ffmpeg publishing a file in real time (-re) with stream copy to an RTMP URL. */
+export function publishFile(file: string, url: string, extra: string[] = []): ChildProcess {
+  return spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', ...extra, '-i', file, '-c', 'copy', '-f', 'flv', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** ffmpeg publishing a synthetic H.264 (B-frames) + AAC stream for `seconds`. */
+export function publishTestPattern(url: string, seconds: number): ChildProcess {
+  return spawn(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=s=320x180:r=30', '-f', 'lavfi', '-i', 'sine=f=440:sample_rate=48000', '-t', String(seconds), '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '2', '-g', '30', '-c:a', 'aac', '-f', 'flv', url],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+}
+
+export function exited(p: ChildProcess): Promise<number | null> {
+  return p.exitCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code)));
+}
