@@ -137,7 +137,7 @@ function describeError(call: string, err: unknown): string {
 
 // ---- package version and build time --------------------------------------------------------
 
-interface VersionInfo {
+export interface VersionInfo {
   version: string;
   release: string;
   date: string;

@@ -228,8 +228,9 @@ export class RtmpServerSession implements RtmpConnectionControl {
   }
 
   /**
-   * Feeds bytes from the peer. Throws HazeError on a protocol violation, after closing the
-   * session (sinks and sources are closed); the adapter then drops the connection.
+   * Feeds bytes from the peer. Throws HazeError on a protocol violation (anything else thrown
+   * is a bug), after closing the session (sinks and sources are closed); the adapter then
+   * drops the connection.
    */
   receive(chunk: Buffer): void {
     if (this.closed) return;
@@ -247,10 +248,10 @@ export class RtmpServerSession implements RtmpConnectionControl {
       for (let i = 0; i < msgs.length && !this.closed; i++) this.onMessage(msgs[i]!);
       this.maybeAck();
     } catch (err) {
-      const reason = `protocol error: ${errorText(err)}`;
-      this.shutdown(reason, false);
-      if (isHazeError(err)) throw err;
-      throw new HazeError('HAZE_ERR_PROTOCOL', errorText(err), { cause: err });
+      // Close first so sinks/sources are released, then let the adapter drop the socket.
+      // Non-HazeErrors are bugs: rethrown as they are, so tests and logs show them.
+      this.shutdown(`protocol error: ${errorText(err)}`, false);
+      throw err;
     }
   }
 
