@@ -46,6 +46,8 @@ async function main(): Promise<void> {
 
   const sourceFile = ensureSource();
   const info = machineInfo();
+  const loadAvg = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  if (Number(loadAvg.split(' ')[0]) > 0.5 * info.nproc) console.log(`note: load average ${loadAvg} before the run: other work is running, figures will be skewed`);
   const sourceKbps = ((statSync(sourceFile).size * 8) / 1000 / 60);
   let nmsVersion = '?';
   try {
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   }
   const nginxVersion = versionOf('nginx', ['-v'], /nginx\/(\S+)/);
   console.log(`fan-out: N=${counts.join(',')} window=${windowSec}s servers=${servers.join(',')} protos=${protos.join(',')} sampled=${sampled}` + (hazeWorkers !== undefined ? ` haze --workers ${hazeWorkers}` : ''));
-  console.log(`machine: ${info.nproc} x ${info.model}; logs in ${logDir}`);
+  console.log(`machine: ${info.nproc} x ${info.model}, load ${loadAvg}; logs in ${logDir}`);
   console.log(consoleRow(COLUMNS));
 
   const results: StepResult[] = [];
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
     sampled,
     hazeWorkers: hazeWorkers !== undefined ? String(hazeWorkers) : 'default',
     sourceKbps,
+    loadAvg,
   }, results);
   console.log(`\nreport: ${reportFile.startsWith(repoRoot) ? reportFile.slice(repoRoot.length + 1) : reportFile}`);
 }

@@ -69,6 +69,8 @@ export interface ReportMeta {
   sampled: number;
   hazeWorkers: string;
   sourceKbps: number;
+  /** /proc/loadavg at the start: other work on the machine skews every figure. */
+  loadAvg: string;
 }
 
 export function writeMarkdown(file: string, meta: ReportMeta, results: readonly StepResult[]): void {
@@ -96,7 +98,7 @@ export function writeMarkdown(file: string, meta: ReportMeta, results: readonly 
     '# Haze fan-out benchmark',
     '',
     `Date: ${meta.date}  `,
-    `Machine: ${meta.nproc} CPUs, ${meta.model}, Linux ${meta.kernel}, Node ${meta.node}  `,
+    `Machine: ${meta.nproc} CPUs, ${meta.model}, Linux ${meta.kernel}, Node ${meta.node}; load average at start ${meta.loadAvg}  `,
     `Peers: nginx ${meta.nginx} with libnginx-mod-rtmp (1 worker), node-media-server ${meta.nms}; Haze workers: ${meta.hazeWorkers}  `,
     `Source: testsrc2 1280x720 30 fps H.264 + AAC, ${fmt(meta.sourceKbps, 0)} kbit/s, pushed in real time over RTMP; window ${meta.windowSec} s per step; ${meta.sampled} sampled viewers per step.`,
     '',
@@ -108,7 +110,7 @@ export function writeMarkdown(file: string, meta: ReportMeta, results: readonly 
     '- real time: viewers still connected that received >= 95% of the bytes the publisher sent during the window (sampled viewers: and whose media timestamps advanced with wall time).',
     '- CPU %: utime+stime of the server process and its descendants over the window, in % of one core; CPU ms/s /viewer = CPU ms per second per viewer.',
     '- RSS KB/viewer: (tree RSS with N viewers - tree RSS with the publisher alone) / N.',
-    '- lat: receive wall time - publisher send wall time per video frame (sampled viewers, matched by an in-band SEI stamp). TTFF: connect to first video frame, all viewers.',
+    '- lat: receive wall time - publisher send wall time per video frame (sampled viewers, matched by an in-band SEI stamp). TTFF: connect to first video frame over all viewers (inf: more than 5% got none).',
     '',
     '## Ratios (Haze / peer, per viewer; below 1 means Haze uses less)',
     '',

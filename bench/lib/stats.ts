@@ -30,5 +30,6 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 }
 
 export function fmt(v: number, digits = 0): string {
+  if (v === Infinity) return 'inf';
   return Number.isFinite(v) ? v.toFixed(digits) : 'n/a';
 }

@@ -260,7 +260,7 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
       if (v.ttffMs >= 0) {
         withVideo++;
         ttff.push(v.ttffMs);
-      }
+      } else ttff.push(Infinity); // never got a frame: counts as slower than any that did
       rates.push((v.windowBytes * 8) / 1000 / windowSec);
       let ok = v.alive && expected > 0 && v.windowBytes >= 0.95 * expected;
       if (v.sampled) {

@@ -111,7 +111,7 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
     defaultPort: 8080,
     transport: 'tcp',
     flag: 'http',
-    url_match: ['/$.html', '/json_$.js', '/info_$.js', '/player.js'],
+    // its own pages (`/$.html`, `/json_$.js`, `/info_$.js`, `/player.js`) come with the player
     built: true,
   },
   RTMP: {
@@ -123,8 +123,8 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
     url_rel: '/play/$',
     built: true,
   },
-  FLV: { name: 'FLV', desc: 'Progressive FLV over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.flv'], built: false },
-  HTTPTS: { name: 'HTTPTS', desc: 'Progressive MPEG-TS over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.ts'], built: false },
+  FLV: { name: 'FLV', desc: 'Progressive FLV over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.flv'], built: true },
+  HTTPTS: { name: 'HTTPTS', desc: 'Progressive MPEG-TS over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.ts'], built: true },
   HLS: { name: 'HLS', desc: 'HTTP Live Streaming (MPEG-TS segments)', transport: 'http', deps: 'HTTP', url_prefix: '/hls/$/', built: false },
   CMAF: {
     name: 'CMAF',

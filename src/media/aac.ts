@@ -138,6 +138,19 @@ function writeRate(w: BitWriter, index: number, rate: number): void {
   if (index === 15) w.bits(24, rate);
 }
 
+/**
+ * Output channels of a channelConfiguration (ISO/IEC 14496-3 Table 1.19, 23003-3 for 11-14);
+ * 0 when the layout lives in a program_config_element (0) or the value is reserved.
+ */
+export function aacChannelCount(channelConfig: number): number {
+  return [0, 1, 2, 3, 4, 5, 6, 8, 0, 0, 0, 7, 8, 24, 8, 0][channelConfig] ?? 0;
+}
+
+/** The rate an ASC decodes to: the SBR output rate with explicit SBR, else the core rate. */
+export function ascOutputRate(asc: AudioSpecificConfig): number {
+  return asc.sbr && asc.extensionSampleRate > 0 ? asc.extensionSampleRate : asc.sampleRate;
+}
+
 /** The sampling frequency index for a rate, 15 (explicit) when it is not in the table. */
 export function aacSamplingIndex(rate: number): number {
   const i = AAC_SAMPLE_RATES.indexOf(rate);

@@ -63,11 +63,3 @@ export interface Packet {
 export function makePacket(trackId: number, timeMs: number, data: Buffer, keyframe: boolean, offsetMs = 0): Packet {
   return { trackId, timeMs, offsetMs, keyframe, data };
 }
-
-/** MistServer's track identifier string, used as the key in DTSC headers (reference §1.10). */
-export function trackIdentifier(t: Track, index: number): string {
-  const lang = t.lang && t.lang !== 'und' ? `_${t.lang}` : '';
-  if (t.type === 'video') return `video_${t.codec}_${t.width}x${t.height}_${Math.round(t.fpks / 1000)}fps${lang}_${index}`;
-  if (t.type === 'audio') return `audio_${t.codec}_${t.channels}ch_${t.rate}hz${lang}_${index}`;
-  return `${t.type}_${t.codec}${lang}_${index}`;
-}

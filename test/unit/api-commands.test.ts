@@ -209,7 +209,8 @@ test('capabilities: connectors, load and per-source answers', async () => {
   const capa = r['capabilities'];
   assert.equal(capa.connectors.HTTP.port, 8080);
   assert.equal(capa.connectors.RTMP.port, 1935);
-  assert.ok(capa.connectors.HTTP.url_match.includes('/json_$.js'));
+  assert.equal(capa.connectors.FLV.url_match, '/$.flv');
+  assert.equal(capa.connectors.FLV.deps, 'HTTP');
   assert.equal(capa.connectors.RTSP, undefined, 'not built yet');
   assert.ok(capa.cpu.length >= 1 && typeof capa.cpu[0].model === 'string');
   assert.ok(capa.threads >= 1);
