@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   guard.unref();
   try {
     server = await startServer(serverName, { logDir, hazeWorkers });
-    pub = new PublisherHandle(server.logFile);
+    pub = new PublisherHandle();
     await pub.start({ type: 'start', endpoint: server.publish, sourceFile });
     await sleep(2000);
     const endpoints: Partial<Record<Proto, Endpoint>> = {};

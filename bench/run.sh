@@ -18,7 +18,8 @@ if [ ! -f dist/bench/fanout.js ] || [ -n "$(find src bench -name '*.ts' -newer d
   echo "bench: building"
   # tsc exits non-zero on type errors elsewhere in the tree but still emits; the checks below
   # catch a missing output.
-  npx tsc -p tsconfig.json >"$ROOT/bench/.tsc.log" 2>&1 || echo "bench: tsc reported errors (see bench/.tsc.log), continuing with what it emitted"
+  mkdir -p bench/.cache
+  npx tsc -p tsconfig.json >"$ROOT/bench/.cache/tsc.log" 2>&1 || echo "bench: tsc reported errors (see bench/.cache/tsc.log), continuing with what it emitted"
 fi
 for f in dist/bench/fanout.js dist/bench/churn.js dist/bench/lib/publisher.js dist/bench/lib/loadgen.js; do
   [ -f "$f" ] || { echo "bench: $f missing after build" >&2; exit 1; }

@@ -108,7 +108,7 @@ export class PublisherHandle {
   readonly cumBytes: number[] = [];
   lastError: string | undefined;
 
-  constructor(logFile: string) {
+  constructor() {
     this.child = fork(join(benchDist, 'lib', 'publisher.js'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.child.stderr?.on('data', (d: Buffer) => process.stderr.write(`[publisher] ${d.toString()}`));
     this.child.on('message', (m: PublisherEvent) => {
@@ -120,7 +120,6 @@ export class PublisherHandle {
         }
       } else if (m.type === 'error') this.lastError = m.message;
     });
-    void logFile;
   }
 
   async start(req: PublisherRequest): Promise<void> {
@@ -210,7 +209,7 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
     server = await startServer(o.server, { logDir: o.logDir, hazeWorkers: o.hazeWorkers });
     const endpoint = server.play[o.proto];
     if (!endpoint) return emptyResult(o.server, o.proto, o.viewers, 'n/a');
-    pub = new PublisherHandle(server.logFile);
+    pub = new PublisherHandle();
     await pub.start({ type: 'start', endpoint: server.publish, sourceFile: o.sourceFile });
     await sleep(o.warmupSec * 1000);
     const rss0 = sampleTree(server.pid).rssKb;

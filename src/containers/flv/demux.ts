@@ -16,16 +16,7 @@ import type { AudioCodec, AudioTrack, Packet, Track, VideoCodec, VideoTrack } fr
 import { ByteReader } from '../../util/bytes.js';
 import { HazeError } from '../../util/errors.js';
 import { amf0Get, amf0String, decodeAmf0, type Amf0Value } from '../amf/amf0.js';
-import {
-  avcCPictureSize,
-  hvcCPictureSize,
-  parseAc3Header,
-  parseAudioSpecificConfig,
-  parseFlacHeader,
-  parseMpegAudioHeader,
-  parseOpusHead,
-  type AudioParams,
-} from './codec-info.js';
+import { audioConfigParams, audioFrameParams, videoParams, type AudioParams } from './codec-info.js';
 import { FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_TAG_VIDEO, readFlvTags } from './tags.js';
 
 // ---- enums and FourCCs (shared with mux.ts) ----------------------------------------------------
@@ -335,7 +326,7 @@ export class FlvDemuxer {
   private videoConfig(codec: VideoCodec, init: Buffer): FlvVideoResult {
     const old = this.video;
     if (old && old.codec === codec && old.init.equals(init)) return {};
-    const size = codec === 'H264' ? avcCPictureSize(init) : codec === 'HEVC' ? hvcCPictureSize(init) : undefined;
+    const params = videoParams(codec, init);
     const t: VideoTrack = {
       type: 'video',
       id: this.videoTrackId,
@@ -344,9 +335,10 @@ export class FlvDemuxer {
       init: Buffer.from(init),
       bps: 0,
       lang: 'und',
-      width: size?.width ?? 0,
-      height: size?.height ?? 0,
-      fpks: old?.fpks ?? 0,
+      width: params?.width ?? 0,
+      height: params?.height ?? 0,
+      // The SPS's VUI timing when it has one; otherwise what the previous header or onMetaData gave.
+      fpks: params?.fpks || (old?.fpks ?? 0),
     };
     this.applyVideoMeta(t, true);
     this.video = t;
@@ -385,7 +377,7 @@ export class FlvDemuxer {
       case FLV_SOUND_MP3:
       case FLV_SOUND_MP3_8K: {
         const data = r.bytes(r.remaining);
-        const p = parseMpegAudioHeader(data) ?? { rate: format === FLV_SOUND_MP3_8K ? 8000 : flagRate, channels: flagChannels };
+        const p = audioFrameParams('MP3', data) ?? { rate: format === FLV_SOUND_MP3_8K ? 8000 : flagRate, channels: flagChannels };
         return this.audioFrame('MP3', timestampMs, data, p);
       }
       case FLV_SOUND_ALAW:
@@ -434,8 +426,7 @@ export class FlvDemuxer {
   private audioConfig(codec: AudioCodec, init: Buffer, fallback?: AudioParams): FlvAudioResult {
     const old = this.audio;
     if (old && old.codec === codec && old.init.equals(init)) return {};
-    const p =
-      codec === 'AAC' ? parseAudioSpecificConfig(init) : codec === 'opus' ? parseOpusHead(init) : codec === 'FLAC' ? parseFlacHeader(init) : undefined;
+    const p = audioConfigParams(codec, init);
     const t = this.makeAudio(codec, Buffer.from(init), p ?? fallback);
     // Opus with an empty ID header defaults to stereo at 48 kHz (enhanced RTMP "Opus Sequence header").
     if (codec === 'opus' && !p) {
@@ -468,7 +459,7 @@ export class FlvDemuxer {
     if (!cur || cur.codec !== codec) {
       // AAC frames need their AudioSpecificConfig; FLAC its STREAMINFO.
       if (codec === 'AAC' || codec === 'FLAC') return {};
-      const p = params ?? (codec === 'MP3' ? parseMpegAudioHeader(data) : codec === 'AC3' ? parseAc3Header(data) : undefined);
+      const p = params ?? audioFrameParams(codec, data);
       track = this.makeAudio(codec, Buffer.alloc(0), p ?? (codec === 'opus' ? { rate: 48000, channels: 2 } : undefined));
       this.audio = track;
     } else if (params && (params.rate !== cur.rate || params.channels !== cur.channels) && cur.init.length === 0) {

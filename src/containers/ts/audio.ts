@@ -6,8 +6,9 @@
 // descriptor (tag 0x7F, extension tag 0x80) holding channel_config_code.
 //   opus_control_header: prefix 0x3FF(11) start_trim(1) end_trim(1) ext(1) reserved(2)
 //                        au_size as 0xFF* + last byte (< 255) [start_trim 16][end_trim 16]
-// MPEG audio header: ISO/IEC 11172-3 §2.4.2.3, ISO/IEC 13818-3 (MPEG-2 LSF, "2.5" extension).
-// AC-3 syncinfo: ATSC A/52 §5.3.1 (fscod in the top bits of byte 4).
+// OpusHead (RFC 7845 §5.1), MPEG audio and AC-3 frame headers: read by media/audio-headers.ts.
+
+import { parseOpusHead } from '../../media/audio-headers.js';
 
 /** Samples (at 48 kHz) in one Opus packet, 0 when the TOC is unreadable. */
 export function opusPacketSamples(data: Uint8Array): number {
@@ -68,14 +69,12 @@ const MAP_DEFAULT: ReadonlyArray<readonly number[]> = [
  * uncoupled streams in order, 0xFF (needs the extended descriptor, not written) otherwise.
  */
 export function opusChannelConfigCode(opusHead: Uint8Array, channels: number): number {
-  if (opusHead.length >= 19 && Buffer.from(opusHead.buffer, opusHead.byteOffset, 8).toString('latin1') === 'OpusHead') {
-    const ch = opusHead[9]!;
-    const family = opusHead[18]!;
-    if (family === 0) return ch >= 1 && ch <= 2 ? ch : 0xff;
-    if (family === 1 && ch >= 1 && ch <= 8 && opusHead.length >= 21 + ch) {
-      const streams = opusHead[19]!;
-      const coupled = opusHead[20]!;
-      const map = opusHead.subarray(21, 21 + ch);
+  const head = parseOpusHead(opusHead);
+  if (head) {
+    const ch = head.channels;
+    if (head.mappingFamily === 0) return ch <= 2 ? ch : 0xff;
+    if (head.mappingFamily === 1 && ch <= 8 && head.mapping) {
+      const { streams, coupled, channelMap: map } = head.mapping;
       const def = MAP_DEFAULT[ch]!;
       if (streams === ch - COUPLED_DEFAULT[ch]! && coupled === COUPLED_DEFAULT[ch] && def.every((v, i) => map[i] === v)) return ch;
       if (ch >= 2 && streams === ch && coupled === 0 && map.every((v, i) => v === i)) return 0x80 | ch;
@@ -84,30 +83,3 @@ export function opusChannelConfigCode(opusHead: Uint8Array, channels: number): n
   }
   return channels >= 1 && channels <= 2 ? channels : 0xff;
 }
-
-const MPEG1_RATES = [44100, 48000, 32000];
-
-export interface MpegAudioFrame {
-  samples: number;
-  rate: number;
-}
-
-/** Samples and rate from an MPEG audio frame header; undefined when it is not one. */
-export function mpegAudioFrameInfo(data: Uint8Array): MpegAudioFrame | undefined {
-  if (data.length < 4 || data[0] !== 0xff || (data[1]! & 0xe0) !== 0xe0) return undefined;
-  const version = (data[1]! >> 3) & 3; // 0: 2.5, 2: MPEG-2, 3: MPEG-1
-  const layer = (data[1]! >> 1) & 3; // 1: III, 2: II, 3: I
-  const rateIndex = (data[2]! >> 2) & 3;
-  if (version === 1 || layer === 0 || rateIndex === 3) return undefined;
-  const rate = MPEG1_RATES[rateIndex]! / (version === 3 ? 1 : version === 2 ? 2 : 4);
-  const samples = layer === 3 ? 384 : layer === 2 || version === 3 ? 1152 : 576;
-  return { samples, rate };
-}
-
-/** Sample rate from an AC-3 syncinfo, 0 when the frame does not start with one. */
-export function ac3FrameRate(data: Uint8Array): number {
-  if (data.length < 5 || data[0] !== 0x0b || data[1] !== 0x77) return 0;
-  return [48000, 44100, 32000, 0][data[4]! >> 6]!;
-}
-
-export const AC3_SAMPLES_PER_FRAME = 1536;

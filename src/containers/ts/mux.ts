@@ -19,15 +19,8 @@ import { HazeError, isHazeError } from '../../util/errors.js';
 import { parseAvcC, annexBSize, writeAnnexB, type AvcConfig } from '../../media/h264.js';
 import { parseHvcC, hevcAnnexBSize, writeHevcAnnexB, type HevcConfig } from '../../media/hevc.js';
 import { aacSamplingIndex, parseAsc, defaultAsc, writeAdtsHeader, ADTS_HEADER_SIZE, type AudioSpecificConfig } from '../../media/aac.js';
-import {
-  AC3_SAMPLES_PER_FRAME,
-  ac3FrameRate,
-  mpegAudioFrameInfo,
-  opusChannelConfigCode,
-  opusControlHeaderSize,
-  opusPacketSamples,
-  writeOpusControlHeader,
-} from './audio.js';
+import { AC3_SAMPLES_PER_FRAME, parseAc3Header, parseMpegAudioHeader } from '../../media/audio-headers.js';
+import { opusChannelConfigCode, opusControlHeaderSize, opusPacketSamples, writeOpusControlHeader } from './audio.js';
 import {
   PAT_PID,
   TS_PACKET_SIZE,
@@ -276,7 +269,7 @@ export class TsMuxer {
         samples = st.asc!.samplesPerFrame;
         break;
       case 'mp3': {
-        const info = mpegAudioFrameInfo(p.data);
+        const info = parseMpegAudioHeader(p.data);
         if (info) {
           samples = info.samples;
           rate = info.rate;
@@ -287,8 +280,8 @@ export class TsMuxer {
         samples = opusPacketSamples(p.data);
         break;
       case 'ac3': {
-        const r = ac3FrameRate(p.data);
-        if (r > 0) rate = r;
+        const info = parseAc3Header(p.data);
+        if (info) rate = info.rate;
         samples = AC3_SAMPLES_PER_FRAME;
         break;
       }
