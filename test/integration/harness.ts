@@ -15,7 +15,8 @@ export interface HazeInstance {
   rtmpUrl(name: string, app?: string): string;
   httpUrl(p: string): string;
   api(command: Record<string, unknown>): Promise<Record<string, unknown>>;
-  stop(): Promise<void>;
+  /** Stops the server; the data folder is removed unless `keepData`. */
+  stop(keepData?: boolean): Promise<void>;
   pidOf(role: string): number | undefined;
 }
 
@@ -36,8 +37,8 @@ export async function waitPort(port: number, timeoutMs = 15_000): Promise<void> 
   }
 }
 
-export async function startHaze(opts: { workers?: number; config?: Record<string, unknown> } = {}): Promise<HazeInstance> {
-  const data = tmpDir('haze-it-');
+export async function startHaze(opts: { workers?: number; config?: Record<string, unknown>; data?: string } = {}): Promise<HazeInstance> {
+  const data = opts.data ?? tmpDir('haze-it-');
   const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
   if (opts.config) fs.writeFileSync(path.join(data, 'config.json'), JSON.stringify(opts.config));
   let output = '';
@@ -60,13 +61,14 @@ export async function startHaze(opts: { workers?: number; config?: Record<string
       const res = await fetch(`http://127.0.0.1:${ports.api}/api`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(command) });
       return (await res.json()) as Record<string, unknown>;
     },
-    async stop() {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([exited, sleep(6000)]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-      fs.rmSync(data, { recursive: true, force: true });
+    async stop(keepData = false) {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        await Promise.race([exited, sleep(6000)]);
+        if (proc.exitCode === null) proc.kill('SIGKILL');
+      }
+      if (!keepData) fs.rmSync(data, { recursive: true, force: true });
     },
     pidOf(role) {
       try {

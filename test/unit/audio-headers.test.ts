@@ -1,6 +1,6 @@
 // media/audio-headers: MPEG audio, AC-3 and OpusHead readers on hand-built headers (every
 // version/layer/mode branch and each rejection), on the first frame of streams ffmpeg encodes
-// (rate and channels must equal what ffprobe reports), and fuzzed with random bytes.
+// (rate and channels must be those ffmpeg was told to encode), and fuzzed with random bytes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -93,63 +93,47 @@ test('OpusHead: fields, mapping table, rejections', () => {
   assert.equal(parseOpusHead(inner)?.channels, 1);
 });
 
-interface Probe {
-  streams: { sample_rate: string; channels: number }[];
-}
-
-async function probe(file: string): Promise<{ rate: number; channels: number }> {
-  const p = JSON.parse((await runOk('ffprobe', ['-v', 'error', '-show_streams', '-of', 'json', file])).toString()) as Probe;
-  return { rate: Number(p.streams[0]!.sample_rate), channels: p.streams[0]!.channels };
-}
-
-async function encode(dir: string, name: string, args: string[]): Promise<Buffer> {
-  const file = path.join(dir, name);
-  await runOk('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=r=48000', '-t', '0.1', ...args, file]);
-  return fs.readFileSync(file);
-}
-
-test('first frames of ffmpeg-encoded MP3 / MP2 / AC-3 / Ogg Opus agree with ffprobe', async () => {
+test('first frames of ffmpeg-encoded MP3 / MP2 / AC-3 / Ogg Opus give the rate and channels encoded', async () => {
   const dir = tmpDir('haze-audio-headers-');
   // MP3 without the ID3 tag and Xing frame, so the file starts with an audio frame.
   const mp3 = ['-c:a', 'libmp3lame', '-write_xing', '0', '-id3v2_version', '0', '-f', 'mp3'];
-  const mpegCases: Array<[string, string[], number, number]> = [
-    ['a.mp3', [...mp3, '-ar', '44100', '-ac', '2'], 1152, 3],
-    ['b.mp3', [...mp3, '-ar', '22050', '-ac', '1'], 576, 3],
-    ['c.mp3', [...mp3, '-ar', '8000', '-ac', '1'], 576, 3],
-    ['d.mp2', ['-c:a', 'mp2', '-ar', '32000', '-ac', '2', '-f', 'mp2'], 1152, 2],
-  ];
-  const ac3Cases: Array<[string, string[]]> = [
-    ['a.ac3', ['-c:a', 'ac3', '-ac', '1', '-f', 'ac3']],
-    ['b.ac3', ['-c:a', 'ac3', '-ar', '44100', '-ac', '2', '-f', 'ac3']],
-    ['c.ac3', ['-c:a', 'ac3', '-ar', '32000', '-ac', '6', '-f', 'ac3']],
-    ['d.ac3', ['-c:a', 'ac3', '-af', 'aformat=channel_layouts=3.1', '-f', 'ac3']],
+  const cases: Array<{ name: string; args: string[]; rate: number; channels: number; layer?: number; samples?: number }> = [
+    { name: 'a.mp3', args: mp3, rate: 44100, channels: 2, layer: 3, samples: 1152 },
+    { name: 'b.mp3', args: mp3, rate: 22050, channels: 1, layer: 3, samples: 576 },
+    { name: 'c.mp3', args: mp3, rate: 8000, channels: 1, layer: 3, samples: 576 },
+    { name: 'd.mp2', args: ['-c:a', 'mp2', '-f', 'mp2'], rate: 32000, channels: 2, layer: 2, samples: 1152 },
+    { name: 'a.ac3', args: ['-c:a', 'ac3', '-f', 'ac3'], rate: 48000, channels: 1 },
+    { name: 'b.ac3', args: ['-c:a', 'ac3', '-f', 'ac3'], rate: 44100, channels: 2 },
+    { name: 'c.ac3', args: ['-c:a', 'ac3', '-f', 'ac3'], rate: 32000, channels: 6 },
+    // 3.1 (L R C LFE): acmod 3/0 with cmixlev before lfeon.
+    { name: 'd.ac3', args: ['-c:a', 'ac3', '-channel_layout', '3.1', '-f', 'ac3'], rate: 48000, channels: 4 },
+    { name: '1.opus', args: ['-c:a', 'libopus', '-f', 'ogg'], rate: 48000, channels: 1 },
+    { name: '2.opus', args: ['-c:a', 'libopus', '-f', 'ogg'], rate: 48000, channels: 2 },
+    { name: '6.opus', args: ['-c:a', 'libopus', '-f', 'ogg'], rate: 48000, channels: 6 },
   ];
   try {
-    await Promise.all([
-      ...mpegCases.map(async ([name, args, samples, layer]) => {
-        const h = parseMpegAudioHeader(await encode(dir, name, args));
-        const want = await probe(path.join(dir, name));
-        assert.deepEqual([h?.rate, h?.channels, h?.samples, h?.layer], [want.rate, want.channels, samples, layer], name);
-      }),
-      ...ac3Cases.map(async ([name, args]) => {
-        const h = parseAc3Header(await encode(dir, name, args));
-        const want = await probe(path.join(dir, name));
-        assert.deepEqual([h?.rate, h?.channels], [want.rate, want.channels], name);
-      }),
-      ...[1, 2, 6].map(async (ch) => {
-        const name = `${ch}.opus`;
-        const ogg = await encode(dir, name, ['-c:a', 'libopus', '-ac', String(ch), '-f', 'ogg']);
+    // One ffmpeg run writes every file (one process start instead of eleven).
+    const outputs = cases.flatMap((c) => ['-ar', String(c.rate), '-ac', String(c.channels), ...c.args, path.join(dir, c.name)]);
+    await runOk('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=r=48000', '-t', '0.1', ...outputs]);
+    for (const c of cases) {
+      const data = fs.readFileSync(path.join(dir, c.name));
+      if (c.name.endsWith('.opus')) {
         // The first Ogg page (RFC 3533 §6) holds only the OpusHead packet: its lacing values add up to its size.
-        const segments = ogg[26]!;
+        const segments = data[26]!;
         let size = 0;
-        for (let i = 0; i < segments; i++) size += ogg[27 + i]!;
-        const h = parseOpusHead(ogg.subarray(27 + segments, 27 + segments + size));
-        const want = await probe(path.join(dir, name));
-        assert.equal(h?.channels, want.channels, name);
-        assert.equal(h?.mappingFamily, ch > 2 ? 1 : 0, name);
-        if (ch > 2) assert.equal(h?.mapping?.channelMap.length, ch, name);
-      }),
-    ]);
+        for (let i = 0; i < segments; i++) size += data[27 + i]!;
+        const h = parseOpusHead(data.subarray(27 + segments, 27 + segments + size));
+        assert.equal(h?.channels, c.channels, c.name);
+        assert.equal(h?.mappingFamily, c.channels > 2 ? 1 : 0, c.name);
+        if (c.channels > 2) assert.equal(h?.mapping?.channelMap.length, c.channels, c.name);
+      } else if (c.name.endsWith('.ac3')) {
+        const h = parseAc3Header(data);
+        assert.deepEqual([h?.rate, h?.channels], [c.rate, c.channels], c.name);
+      } else {
+        const h = parseMpegAudioHeader(data);
+        assert.deepEqual([h?.rate, h?.channels, h?.layer, h?.samples], [c.rate, c.channels, c.layer, c.samples], c.name);
+      }
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
