@@ -79,7 +79,9 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
   const spawnSlot = (slot: ChildSlot): void => {
     slot.timer = undefined;
     const args = slot.role === 'controller' ? ['__controller'] : ['__worker', String(slot.index)];
-    const child = fork(MAIN_JS, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
+    // HAZE_WORKER_NODE_ARGS: extra node flags for the workers (profiling: --cpu-prof ...)
+    const execArgv = slot.role === 'worker' && process.env['HAZE_WORKER_NODE_ARGS'] ? process.env['HAZE_WORKER_NODE_ARGS'].split(' ') : [];
+    const child = fork(MAIN_JS, args, { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
     slot.child = child;
     slot.startedAt = Date.now();
     const wanted = slot.role === 'controller' ? ['controller'] : [...sockets.keys()].filter((k) => k !== 'controller');

@@ -56,6 +56,11 @@ export class Feed implements HubListener {
   private selection: TrackSelection;
   private unsubscribe: () => void;
   closed = false;
+  private flushQueued = false;
+  private readonly flushAll = (): void => {
+    this.flushQueued = false;
+    for (const v of this.viewers) v.flush();
+  };
 
   constructor(
     readonly hub: StreamHub,
@@ -119,6 +124,10 @@ export class Feed implements HubListener {
       this.gopStartMs = p.timeMs;
     } else if (this.gop.length > 0) this.gop.push(bytes);
     for (const v of this.viewers) v.send(bytes, isSyncKey, p.timeMs);
+    if (!this.flushQueued && this.viewers.size > 0) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushAll);
+    }
   }
 
   onEnd(reason: string): void {

@@ -114,7 +114,7 @@ test('first frames of ffmpeg-encoded MP3 / MP2 / AC-3 / Ogg Opus give the rate a
   try {
     // One ffmpeg run writes every file (one process start instead of eleven).
     const outputs = cases.flatMap((c) => ['-ar', String(c.rate), '-ac', String(c.channels), ...c.args, path.join(dir, c.name)]);
-    await runOk('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=r=48000', '-t', '0.1', ...outputs]);
+    await runOk('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=r=48000:d=0.1', ...outputs]);
     for (const c of cases) {
       const data = fs.readFileSync(path.join(dir, c.name));
       if (c.name.endsWith('.opus')) {

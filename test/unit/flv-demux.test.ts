@@ -124,7 +124,7 @@ test('legacy AVC bodies: signed composition time, end of sequence, command frame
   assert.deepEqual(d.videoBody(0, Buffer.from('1701000000000000010165', 'hex')), {});
   const r1 = d.videoBody(0, Buffer.concat([Buffer.from('1700000000', 'hex'), avcC]));
   assert.equal(r1.track?.id, 7);
-  assert.deepEqual([r1.track?.width, r1.track?.height], [320, 180]); // from the SPS, no onMetaData
+  assert.deepEqual([r1.track?.width, r1.track?.height, r1.track?.fpks], [320, 180, 30000]); // from the SPS (VUI timing), no onMetaData
   // The same sequence header again defines nothing new.
   assert.deepEqual(d.videoBody(0, Buffer.concat([Buffer.from('1700000000', 'hex'), avcC])), {});
   const neg = d.videoBody(100, Buffer.from('27 01 ffffdf 00000001 41'.replace(/ /g, ''), 'hex'));

@@ -52,6 +52,9 @@ class MemorySink implements ByteSink {
   }
 }
 
+/** Lets the feeds' queued flushes run (they write from a microtask). */
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 function feedHub(hub: StreamHub, untilMs: number, gopMs = 1000, frameMs = 40): void {
   for (let t = 0; t <= untilMs; t += frameMs) {
     hub.push(vp(t, t % gopMs === 0));
@@ -90,7 +93,7 @@ describe('StreamHub', () => {
     assert.equal(fromTime[0]!.timeMs, 8_000);
   });
 
-  it('serialises each packet once for all viewers of a feed, starting each at the newest GOP', () => {
+  it('serialises each packet once for all viewers of a feed, starting each at the newest GOP', async () => {
     const hub = new StreamHub('s');
     hub.attachSource();
     hub.setTrack(video);
@@ -108,6 +111,7 @@ describe('StreamHub', () => {
       hub.push(ap(t));
     }
     assert.equal(writer.calls - replayed, 34, 'one serialisation per live packet, not per viewer');
+    await tick();
     for (const s of sinks) {
       assert.equal(s.chunks[0]!.toString(), 'HDR!');
       assert.equal(s.times()[0], 1000, 'starts at the newest keyframe');
@@ -118,7 +122,7 @@ describe('StreamHub', () => {
     assert.equal(getFeed(hub, 'TEST', 'all', () => assert.fail('feed must be shared')), feed);
   });
 
-  it('a slow viewer skips to the next keyframe, and is disconnected when it stays behind', () => {
+  it('a slow viewer skips to the next keyframe, and is disconnected when it stays behind', async () => {
     const hub = new StreamHub('s');
     hub.attachSource();
     hub.setTrack(video);
@@ -130,9 +134,11 @@ describe('StreamHub', () => {
     slow.writableLength = 5000; // the socket stopped draining
     for (let t = 40; t < 2000; t += 40) hub.push(vp(t, t % 1000 === 0));
     assert.ok(viewer.droppedPackets > 0, 'packets were dropped, not queued');
+    await tick();
     const before = slow.times().length;
     slow.writableLength = 0; // drains again
     for (let t = 2000; t < 2200; t += 40) hub.push(vp(t, t % 1000 === 0));
+    await tick();
     const resumed = slow.times().slice(before);
     assert.equal(resumed[0], 2000, 'resumes at a keyframe');
     slow.writableLength = 5000;
@@ -141,7 +147,7 @@ describe('StreamHub', () => {
     assert.equal(feed.viewerCount, 0);
   });
 
-  it('keeps viewers across a change of source and keeps the timeline monotonic', () => {
+  it('keeps viewers across a change of source and keeps the timeline monotonic', async () => {
     const hub = new StreamHub('s', { sourceGraceMs: 10_000 });
     hub.attachSource();
     hub.setTrack(video);
@@ -155,6 +161,7 @@ describe('StreamHub', () => {
     hub.attachSource();
     hub.setTrack(video);
     for (let t = 0; t <= 1000; t += 40) hub.push(vp(t, t % 1000 === 0));
+    await tick();
     const times = sink.times();
     for (let i = 1; i < times.length; i++) assert.ok(times[i]! > times[i - 1]!, 'timestamps keep increasing');
     assert.ok(sink.chunks.some((c) => c.toString() === 'CHG!'), 'viewers were told the tracks changed');

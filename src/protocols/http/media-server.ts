@@ -145,18 +145,27 @@ function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head
     },
     stream(headers) {
       // No Content-Length and no chunked framing: the body is the raw media until the
-      // connection closes, so the feed's shared bytes go to the socket unchanged.
+      // connection closes. After the head, media goes straight to the socket (the HTTP
+      // response layer would add a cork and a tick per write), the feed's shared bytes as
+      // they are.
       res.removeHeader('Content-Length');
       res.removeHeader('Transfer-Encoding');
       res.writeHead(200, { ...CORS_HEADERS, Connection: 'close', 'Cache-Control': 'no-cache', ...headers });
-      req.socket.setNoDelay(true);
-      req.socket.setTimeout(0);
+      const socket = req.socket;
+      socket.setNoDelay(true);
+      socket.setTimeout(0);
       if (head) res.end();
       else res.flushHeaders();
       return {
-        write: (bytes: Buffer) => res.write(bytes),
+        write: (bytes: Buffer) => !socket.destroyed && socket.write(bytes),
+        writev: (chunks: readonly Buffer[]) => {
+          if (socket.destroyed) return;
+          socket.cork();
+          for (const b of chunks) socket.write(b);
+          socket.uncork();
+        },
         get writableLength() {
-          return res.writableLength;
+          return socket.writableLength;
         },
         close: () => {
           if (!res.writableEnded) res.end();
