@@ -89,9 +89,11 @@ class TestServer implements RtmpSessionHandler {
       }
       if (stopped || i < bytes.length) return;
       stopped = true;
-      out.end('end of recording');
+      // As a live stream would, end a moment after the last frame: rtmp2src turns Stream EOF
+      // into EOS at once and can drop a frame still queued inside it.
+      setTimeout(() => out.end('end of recording'), 200);
       // librtmp (rtmpsrc) does not stop on Play.Stop for live streams: end the connection.
-      setTimeout(() => out.close('replay finished'), 300);
+      setTimeout(() => out.close('replay finished'), 500);
     };
     const off = out.onDrain(pump);
     setImmediate(pump);
