@@ -10,6 +10,7 @@ import { TypedEmitter } from '../util/events.js';
 import { HazeError, errorText } from '../util/errors.js';
 import { log } from '../util/log.js';
 import { applyPortOverrides, defaultConfig, effectivePorts, normalizeConfig, type HazeConfig, type PortOverrides } from './default-config.js';
+import { writeFileAtomic } from '../util/run-dir.js';
 
 export interface ConfigChange {
   config: HazeConfig;
@@ -40,35 +41,6 @@ function serialize(config: HazeConfig): string {
   return JSON.stringify(config, null, 2) + '\n';
 }
 
-/** Writes `text` to `file` atomically: tmp file beside it, fsync, rename, fsync of the folder. */
-export function writeFileAtomic(file: string, text: string, mode = 0o600): void {
-  const dir = path.dirname(file);
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp-${process.pid}`;
-  let fd: number | undefined = fs.openSync(tmp, 'w', mode);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  // The rename is durable only once the folder entry is; not every platform can fsync a folder.
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
-  } catch {
-    // best effort
-  }
-}
 
 function readConfigFile(file: string): { config: HazeConfig; text: string } | undefined {
   let text: string;

@@ -6,7 +6,7 @@
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import type { StreamHub } from '../hub/stream-hub.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
-import { FLV_CAPABILITY, FlvWriter } from './flv-writer.js';
+import { FLV_CAPABILITY, makeFlvWriter } from './flv-writer.js';
 import { TS_CAPABILITY, TsWriter } from './ts-writer.js';
 import { selectorQuery, sessionId, startViewer, type OutputFormat } from './play.js';
 import type { Viewer } from './viewer.js';
@@ -14,7 +14,7 @@ import type { Viewer } from './viewer.js';
 /** Which worker process served the response (operators and the fault tests read it). */
 const WORKER_LABEL = String(process.pid);
 
-export const FLV_FORMAT: OutputFormat = { name: 'FLV', capability: FLV_CAPABILITY, makeWriter: () => new FlvWriter() };
+export const FLV_FORMAT: OutputFormat = { name: 'FLV', capability: FLV_CAPABILITY, makeWriter: makeFlvWriter };
 export const TS_FORMAT: OutputFormat = { name: 'HTTPTS', capability: TS_CAPABILITY, makeWriter: () => new TsWriter() };
 
 const BY_EXTENSION: Record<string, { format: OutputFormat; contentType: string }> = {

@@ -43,18 +43,34 @@ export function pidFile(p: RunPaths, role: string): string {
   return path.join(p.run, `${role}.pid`);
 }
 
-/** Writes a file so readers see either the old or the new content, never a partial one. */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): void {
+/** Writes `text` to `file` atomically: tmp file beside it, fsync, rename, fsync of the folder. */
+export function writeFileAtomic(file: string, text: string, mode = 0o600): void {
+  const dir = path.dirname(file);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w', mode);
+  let fd: number | undefined = fs.openSync(tmp, 'w', mode);
   try {
-    if (typeof data === 'string') fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
+    fs.writeSync(fd, text);
     fs.fsyncSync(fd);
-  } finally {
     fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
-  fs.renameSync(tmp, file);
+  // The rename is durable only once the folder entry is; not every platform can fsync a folder.
+  try {
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch {
+    // best effort
+  }
 }
 
 export function isAlive(pid: number): boolean {

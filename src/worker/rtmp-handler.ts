@@ -4,8 +4,7 @@
 import type { RtmpSessionHandler } from '../protocols/rtmp/server-session.js';
 import { checkPush } from '../inputs/push-policy.js';
 import { FlvPublisher } from '../inputs/flv-publisher.js';
-import { FLV_CAPABILITY } from '../outputs/flv-writer.js';
-import { RtmpWriter } from '../outputs/rtmp-writer.js';
+import { FLV_CAPABILITY, makeRtmpWriter } from '../outputs/flv-writer.js';
 import { selectorQuery, startViewer, type OutputFormat } from '../outputs/play.js';
 import { HazeError, errorText } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -17,7 +16,7 @@ import type { WorkerStats } from './worker-stats.js';
 /** The session's close reason after deleteStream/FCUnpublish: the publisher ended on purpose. */
 const RTMP_UNPUBLISHED = 'client unpublished';
 
-export const RTMP_FORMAT: OutputFormat = { name: 'RTMP', capability: FLV_CAPABILITY, makeWriter: () => new RtmpWriter() };
+export const RTMP_FORMAT: OutputFormat = { name: 'RTMP', capability: FLV_CAPABILITY, makeWriter: makeRtmpWriter };
 
 export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerStats, log: Logger): RtmpSessionHandler {
   return {
@@ -53,6 +52,7 @@ export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerS
       const hub = await hubs.forViewer(name);
       const viewer = startViewer(hub, RTMP_FORMAT, selectorQuery(query), {
         write: (b) => out.write(b),
+        writev: (chunks) => out.writev(chunks),
         get writableLength() {
           return out.writableLength();
         },

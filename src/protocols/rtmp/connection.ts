@@ -53,6 +53,14 @@ export function handleRtmpSocket(socket: Socket, handler: RtmpSessionHandler, lo
     log: clog,
     send: (bytes) => (socket.destroyed ? false : socket.write(bytes)),
     writableLength: () => socket.writableLength,
+    batch: (fn) => {
+      socket.cork();
+      try {
+        fn();
+      } finally {
+        socket.uncork();
+      }
+    },
     onDrain: (fn) => {
       socket.on('drain', fn);
       return () => socket.off('drain', fn);

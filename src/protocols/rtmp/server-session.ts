@@ -106,6 +106,8 @@ export interface RtmpPlayOutput {
    * (wait for onDrain) or the session is closed.
    */
   write(bytes: Buffer): boolean;
+  /** Writes several chunks together (one writev on the socket); same rules as write(). */
+  writev(chunks: readonly Buffer[]): void;
   /** Bytes queued in the socket, for the hub's slow-reader policy. */
   writableLength(): number;
   /** Calls `fn` whenever the socket drains; returns an unsubscribe function. */
@@ -134,6 +136,8 @@ export interface RtmpServerSessionOptions {
   peer: string;
   /** Bytes queued in the transport; 0 when not given. */
   writableLength?(): number;
+  /** Runs `fn`, whose sends the transport may gather into one write (socket cork/uncork). */
+  batch?(fn: () => void): void;
   /** Registers a drain callback with the transport; returns an unsubscribe function. */
   onDrain?(fn: () => void): () => void;
   /**
@@ -592,6 +596,13 @@ export class RtmpServerSession implements RtmpConnectionControl {
           if ((csid === RTMP_CSID_AUDIO && !st.receiveAudio) || (csid === RTMP_CSID_VIDEO && !st.receiveVideo)) return true;
         }
         return session.send(bytes);
+      },
+      writev(chunks: readonly Buffer[]): void {
+        const writeAll = (): void => {
+          for (const b of chunks) this.write(b);
+        };
+        if (session.opts.batch) session.opts.batch(writeAll);
+        else writeAll();
       },
       writableLength(): number {
         return (session.opts.writableLength?.() ?? 0) + st.heldBytes;
