@@ -33,8 +33,22 @@ interface NetInternals {
   _createServerHandle(address: string | null, port: number, addressType: number, fd?: number, flags?: number): RawHandle | number;
 }
 
+/**
+ * Fails when another program listens on host:port. A bound socket that is not listening
+ * yet does not conflict with a listening one at bind time (SO_REUSEADDR), only later in the
+ * worker's listen(), so the angel checks with a short exclusive listen first.
+ */
+function probeFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => reject(new HazeError('HAZE_ERR_INVALID_ARG', `cannot listen on ${host}:${port}: ${err.code ?? err.message}`)));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve()));
+  });
+}
+
 /** Binds (without listening) a TCP socket; throws a HazeError naming the port. */
-function bindTcp(host: string, port: number): RawHandle {
+async function bindTcp(host: string, port: number): Promise<RawHandle> {
+  await probeFree(host, port);
   const family = net.isIP(host) === 6 ? 6 : 4;
   const handle = (net as unknown as NetInternals)._createServerHandle(host, port, family);
   if (typeof handle === 'number') throw new HazeError('HAZE_ERR_INVALID_ARG', `cannot bind ${host}:${port}: ${getSystemErrorName(handle)}`);
@@ -68,7 +82,7 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
   store.writeEffective(paths.run, opts.ports);
   store.close();
 
-  const sockets = bindAll(config, opts);
+  const sockets = await bindAll(config, opts);
   if (!sockets.has('controller')) throw new HazeError('HAZE_ERR_INVALID_ARG', 'the API port could not be bound');
 
   const slots: ChildSlot[] = [{ role: 'controller', index: 0, child: undefined, restarts: 0, startedAt: 0, timer: undefined }];
@@ -144,19 +158,19 @@ interface BoundSocket {
 }
 
 /** Binds the API and every built TCP connector; a flag port that fails is fatal, a default one a warning. */
-function bindAll(config: HazeConfig, opts: ServeOptions): Map<string, BoundSocket> {
+async function bindAll(config: HazeConfig, opts: ServeOptions): Promise<Map<string, BoundSocket>> {
   const out = new Map<string, BoundSocket>();
   const apiPort = opts.ports.api ?? config.config.controller.port ?? 4242;
   const apiHost = config.config.controller.interface || '127.0.0.1';
-  const tryBind = (name: string, host: string, port: number, fromFlag: boolean): void => {
+  const tryBind = async (name: string, host: string, port: number, fromFlag: boolean): Promise<void> => {
     try {
-      out.set(name, { handle: bindTcp(host, port), port });
+      out.set(name, { handle: await bindTcp(host, port), port });
     } catch (err) {
       if (fromFlag) throw err;
       log.warn(`${name}: ${(err as Error).message}; ${name} stays off`);
     }
   };
-  tryBind('controller', apiHost === '0.0.0.0' ? '::' : apiHost, apiPort, opts.ports.api !== undefined);
+  await tryBind('controller', apiHost === '0.0.0.0' ? '::' : apiHost, apiPort, opts.ports.api !== undefined);
   const seen = new Set<string>();
   for (const p of config.config.protocols) {
     const info = CONNECTORS[p.connector];
@@ -174,7 +188,7 @@ function bindAll(config: HazeConfig, opts: ServeOptions): Map<string, BoundSocke
     const flagPort = info.flag ? opts.ports[info.flag] : undefined;
     const port = flagPort ?? p.port ?? info.defaultPort;
     if (port === undefined) continue;
-    tryBind(p.connector, typeof p.interface === 'string' && p.interface ? p.interface : '::', port, flagPort !== undefined);
+    await tryBind(p.connector, typeof p.interface === 'string' && p.interface ? p.interface : '::', port, flagPort !== undefined);
   }
   for (const info of Object.values(CONNECTORS)) {
     if (info.flag && opts.ports[info.flag] !== undefined && !info.built) log.info(`--${info.flag}: ${info.name} is not built yet in this release; ignored`);

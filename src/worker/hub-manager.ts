@@ -37,6 +37,7 @@ export class HubManager {
     private readonly registry: StreamRegistry,
     private readonly connectRelay: RelayConnector,
     private readonly log: Logger,
+    private readonly onStreamEnd: (name: string) => void = () => {},
   ) {
     registry.on('change', (name) => this.onClaimChange(name));
   }
@@ -62,6 +63,7 @@ export class HubManager {
       entry.relay?.close();
       if (entry.idleTimer) clearTimeout(entry.idleTimer);
       if (this.entries.get(name) === entry) this.entries.delete(name);
+      this.onStreamEnd(name);
     });
     hub.on('idle', () => this.onIdle(name, entry));
     hub.on('online', () => this.log.info(`stream ${name} is online (${hub.tracks.map((t) => t.codec).join(', ')})`));

@@ -55,8 +55,8 @@ export async function runWorker(index: number): Promise<void> {
   const socketPath = workerSocketPath(paths, index);
   const registry = new StreamRegistry(paths.streams, { pid: process.pid, worker: index, socket: socketPath });
   registry.watch();
-  const hubs = new HubManager(config, registry, (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog), wlog);
   const stats = new WorkerStats();
+  const hubs = new HubManager(config, registry, (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog), wlog, (name) => stats.streamEnded(name));
 
   const status = (): WorkerStatus => {
     const streams: WorkerStreamStatus[] = [];
@@ -92,6 +92,8 @@ export async function runWorker(index: number): Promise<void> {
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);
   });
   const servers: net.Server[] = [control, http, rtmp];
+  http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
+  rtmp.on('error', (err) => wlog.error(`RTMP: ${err.message}`));
 
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type !== 'listen' || !handle) return;

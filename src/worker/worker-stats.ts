@@ -28,6 +28,7 @@ export class WorkerStats {
   private readonly streams = new Map<string, StreamCounters>();
 
   private counters(stream: string): StreamCounters {
+    this.ended.delete(stream);
     let c = this.streams.get(stream);
     if (!c) this.streams.set(stream, (c = { viewers: new Set(), inputs: new Set(), bytesOutClosed: 0, bytesInClosed: 0, views: 0 }));
     return c;
@@ -40,6 +41,7 @@ export class WorkerStats {
     viewer.onClose(() => {
       c.viewers.delete(viewer);
       c.bytesOutClosed += viewer.bytesOut;
+      this.dropIfIdle(stream, c);
     });
   }
 
@@ -49,10 +51,29 @@ export class WorkerStats {
       bytesIn: 0,
       end: () => {
         if (c.inputs.delete(h)) c.bytesInClosed += h.bytesIn;
+        this.dropIfIdle(stream, c);
       },
     };
     c.inputs.add(h);
     return h;
+  }
+
+  /** Streams whose hub is gone; their counters go once their last connection has. */
+  private readonly ended = new Set<string>();
+
+  /** The stream's hub ended: forget its counters when no connection is left (wildcard names must not pile up). */
+  streamEnded(stream: string): void {
+    const c = this.streams.get(stream);
+    if (!c) return;
+    this.ended.add(stream);
+    this.dropIfIdle(stream, c);
+  }
+
+  private dropIfIdle(stream: string, c: StreamCounters): void {
+    if (c.viewers.size === 0 && c.inputs.size === 0 && this.ended.has(stream)) {
+      this.streams.delete(stream);
+      this.ended.delete(stream);
+    }
   }
 
   snapshot(stream: string): StreamStatsSnapshot {

@@ -109,6 +109,22 @@ describe('live core: RTMP in, FLV / TS / RTMP out', { timeout: 120_000 }, () => 
     }
   });
 
+  it('GStreamer plays RTMP (rtmp2src and librtmp rtmpsrc) and decodes both tracks', async () => {
+    const pub = publishFile(SOURCE, haze.rtmpUrl('live+gst'), ['-stream_loop', '-1']);
+    try {
+      await runOk('ffprobe', ['-v', 'error', haze.rtmpUrl('live+gst')], { timeoutMs: 30_000 });
+      for (const src of ['rtmp2src', 'rtmpsrc']) {
+        // num-buffers ends the pipeline after that many RTMP buffers (EOS), decoding on the way
+        const r = await run('gst-launch-1.0', ['-q', src, `location=${haze.rtmpUrl('live+gst')}`, 'num-buffers=120', '!', 'flvdemux', 'name=d',
+          'd.video', '!', 'queue', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'd.audio', '!', 'queue', '!', 'aacparse', '!', 'avdec_aac', '!', 'fakesink'], { timeoutMs: 30_000 });
+        assert.equal(r.code, 0, `${src}: ${r.stderr}${r.stdout}`);
+      }
+    } finally {
+      pub.kill('SIGINT');
+      await exited(pub);
+    }
+  });
+
   it('track selection: ?audio=none and ?video=none', async () => {
     const pub = publishFile(SOURCE, haze.rtmpUrl('live+sel'), ['-stream_loop', '-1']);
     try {
