@@ -8,6 +8,7 @@
 
 import { BitReader, ByteReader, ByteWriter } from '../util/bytes.js';
 import { HazeError } from '../util/errors.js';
+import { annexBUnitSize, toAnnexBUnit, unescapeRbsp, writeAnnexBUnit, type AnnexBRules } from './nal-units.js';
 
 export const H264_NAL_SLICE = 1;
 export const H264_NAL_IDR = 5;
@@ -47,120 +48,6 @@ export interface H264Sps {
 /** The NAL unit type of an H.264 NAL unit (low 5 bits of its first byte). */
 export function h264NalType(nal: Uint8Array): number {
   return nal.length > 0 ? nal[0]! & 0x1f : -1;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Length-prefixed NAL units (the payload format of Packet.data)
-
-function readLength(data: Uint8Array, pos: number, lengthSize: number): number {
-  let n = 0;
-  for (let i = 0; i < lengthSize; i++) n = n * 256 + data[pos + i]!;
-  return n;
-}
-
-function checkLengthSize(lengthSize: number): void {
-  if (lengthSize < 1 || lengthSize > 4 || !Number.isInteger(lengthSize)) {
-    throw new HazeError('HAZE_ERR_MALFORMED', `invalid NAL length size ${lengthSize}`);
-  }
-}
-
-/**
- * Splits length-prefixed NAL units into subarrays (no copies). Throws HAZE_ERR_MALFORMED when a
- * length runs past the end, so a corrupt packet never yields a partial unit.
- */
-export function splitNalUnits(data: Buffer, lengthSize = 4): Buffer[] {
-  checkLengthSize(lengthSize);
-  const out: Buffer[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    if (pos + lengthSize > data.length) {
-      throw new HazeError('HAZE_ERR_MALFORMED', `truncated NAL length at ${pos} of ${data.length}`);
-    }
-    const len = readLength(data, pos, lengthSize);
-    pos += lengthSize;
-    if (len > data.length - pos) {
-      throw new HazeError('HAZE_ERR_MALFORMED', `NAL length ${len} at ${pos - lengthSize} runs past ${data.length}`);
-    }
-    out.push(data.subarray(pos, pos + len));
-    pos += len;
-  }
-  return out;
-}
-
-/** Joins NAL units into 4-byte length-prefixed form (one allocation). */
-export function joinNalUnits(nals: readonly Uint8Array[]): Buffer {
-  let size = 0;
-  for (const n of nals) size += 4 + n.length;
-  const w = new ByteWriter(size);
-  for (const n of nals) w.u32(n.length).bytes(n);
-  return w.done();
-}
-
-/**
- * Splits an Annex B byte stream at its 3- or 4-byte start codes into NAL unit subarrays.
- * Bytes before the first start code are ignored; trailing zero bytes of a unit (trailing_zero_8bits
- * or the first zero of a 4-byte start code) are not part of it.
- */
-export function splitAnnexB(data: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let start = -1;
-  let i = 0;
-  const n = data.length;
-  while (i + 2 < n) {
-    if (data[i] === 0 && data[i + 1] === 0 && data[i + 2] === 1) {
-      if (start >= 0) pushTrimmed(out, data, start, i);
-      i += 3;
-      start = i;
-      continue;
-    }
-    // Skip fast: a start code needs two zeros, so a non-zero at i+2 moves us 3 ahead.
-    if (data[i + 2] !== 0) i += 3;
-    else i++;
-  }
-  if (start >= 0) pushTrimmed(out, data, start, n);
-  return out;
-}
-
-function pushTrimmed(out: Buffer[], data: Buffer, start: number, end: number): void {
-  while (end > start && data[end - 1] === 0) end--;
-  if (end > start) out.push(data.subarray(start, end));
-}
-
-/**
- * Annex B access unit -> 4-byte length-prefixed NAL units. `keep` may drop units (an input
- * usually drops AUDs and moves SPS/PPS into avcC).
- */
-export function annexBToAvcc(data: Buffer, keep?: (nal: Buffer) => boolean): Buffer {
-  const nals = splitAnnexB(data);
-  return joinNalUnits(keep ? nals.filter(keep) : nals);
-}
-
-/**
- * Removes emulation_prevention_three_byte (00 00 03 -> 00 00) so a NAL unit can be read as RBSP.
- * Returns the input itself when it has none.
- */
-export function unescapeRbsp(nal: Uint8Array): Buffer {
-  let count = 0;
-  for (let i = 2; i < nal.length; i++) {
-    if (nal[i] === 3 && nal[i - 1] === 0 && nal[i - 2] === 0) {
-      count++;
-      i += 2; // the next two bytes cannot start another 00 00 03
-    }
-  }
-  if (count === 0) return Buffer.isBuffer(nal) ? nal : Buffer.from(nal.buffer, nal.byteOffset, nal.length);
-  const out = Buffer.allocUnsafe(nal.length - count);
-  let o = 0;
-  let zeros = 0;
-  for (let i = 0; i < nal.length; i++) {
-    const b = nal[i]!;
-    if (zeros >= 2 && b === 3) {
-      zeros = 0;
-      continue;
-    }
-    out[o++] = b;
-    zeros = b === 0 ? zeros + 1 : 0;
-  }
-  return out.subarray(0, o);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,113 +246,40 @@ const SAR_TABLE: ReadonlyArray<readonly [number, number]> = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Length-prefixed -> Annex B
+// Length-prefixed -> Annex B (the codec-independent part is in nal-units.ts)
 
-const START_CODE_LEN = 4;
 /** AUD: NAL header 0x09, primary_pic_type 7 (any slice type) + rbsp stop bit. */
 const AUD_NAL = Buffer.from([0x09, 0xf0]);
+const rulesByConfig = new WeakMap<AvcConfig, AnnexBRules>();
 
-/** Per-call scan result, reused so the hot path allocates nothing but the output. */
-interface AnnexBPlan {
-  size: number;
-  hasAud: boolean;
-  needParams: boolean;
-}
-
-function planAnnexB(data: Buffer, cfg: AvcConfig, keyframe: boolean): AnnexBPlan {
-  const ls = cfg.nalLengthSize;
-  checkLengthSize(ls);
-  let size = 0;
-  let first = true;
-  let hasAud = false;
-  let hasSps = false;
-  let hasPps = false;
-  let pos = 0;
-  while (pos < data.length) {
-    if (pos + ls > data.length) throw new HazeError('HAZE_ERR_MALFORMED', `truncated NAL length at ${pos} of ${data.length}`);
-    const len = readLength(data, pos, ls);
-    pos += ls;
-    if (len > data.length - pos) {
-      throw new HazeError('HAZE_ERR_MALFORMED', `NAL length ${len} at ${pos - ls} runs past ${data.length}`);
-    }
-    if (len > 0) {
-      const t = data[pos]! & 0x1f;
-      if (first && t === H264_NAL_AUD) hasAud = true;
-      if (t === H264_NAL_SPS) hasSps = true;
-      else if (t === H264_NAL_PPS) hasPps = true;
-      size += START_CODE_LEN + len;
-    }
-    first = false;
-    pos += len;
+/** The Annex B rules of one avcC, made once per config (the muxer calls this per packet). */
+function avcRules(cfg: AvcConfig): AnnexBRules {
+  let r = rulesByConfig.get(cfg);
+  if (!r) {
+    r = {
+      lengthSize: cfg.nalLengthSize,
+      nalType: (b) => b & 0x1f,
+      audType: H264_NAL_AUD,
+      aud: AUD_NAL,
+      paramSets: [
+        { type: H264_NAL_SPS, nals: cfg.sps },
+        { type: H264_NAL_PPS, nals: cfg.pps },
+      ],
+      isRandomAccess: () => false,
+    };
+    rulesByConfig.set(cfg, r);
   }
-  if (!hasAud) size += START_CODE_LEN + AUD_NAL.length;
-  const needParams = keyframe && !(hasSps && hasPps);
-  if (needParams) {
-    for (const p of cfg.sps) size += START_CODE_LEN + p.length;
-    for (const p of cfg.pps) size += START_CODE_LEN + p.length;
-  }
-  return { size, hasAud, needParams };
-}
-
-function putStartCode(out: Buffer, at: number): number {
-  out[at] = 0;
-  out[at + 1] = 0;
-  out[at + 2] = 0;
-  out[at + 3] = 1;
-  return at + 4;
+  return r;
 }
 
 /** Bytes avccToAnnexB would produce, for callers that write into their own buffer. */
 export function annexBSize(data: Buffer, cfg: AvcConfig, keyframe: boolean): number {
-  return planAnnexB(data, cfg, keyframe).size;
+  return annexBUnitSize(data, avcRules(cfg), keyframe);
 }
 
-/**
- * Writes the Annex B form of one access unit into `out` at `offset` and returns the end offset.
- * Order: AUD (unless the unit starts with one), SPS/PPS from avcC on keyframes lacking them,
- * then the unit's NALs, each behind a 4-byte start code. Empty NAL units are dropped.
- */
+/** Writes avccToAnnexB's output into `out` at `offset`; returns the end offset. */
 export function writeAnnexB(data: Buffer, cfg: AvcConfig, keyframe: boolean, out: Buffer, offset: number): number {
-  const plan = planAnnexB(data, cfg, keyframe);
-  if (offset + plan.size > out.length) throw new HazeError('HAZE_ERR_TOO_LARGE', 'Annex B output buffer too small');
-  return writePlanned(data, cfg, plan, out, offset);
-}
-
-function writePlanned(data: Buffer, cfg: AvcConfig, plan: AnnexBPlan, out: Buffer, offset: number): number {
-  const ls = cfg.nalLengthSize;
-  let o = offset;
-  let pos = 0;
-  if (!plan.hasAud) {
-    o = putStartCode(out, o);
-    o += AUD_NAL.copy(out, o);
-  } else {
-    // Copy the unit's own AUD first so parameter sets follow it.
-    const len = readLength(data, pos, ls);
-    pos += ls;
-    o = putStartCode(out, o);
-    o += data.copy(out, o, pos, pos + len);
-    pos += len;
-  }
-  if (plan.needParams) {
-    for (const p of cfg.sps) {
-      o = putStartCode(out, o);
-      o += p.copy(out, o);
-    }
-    for (const p of cfg.pps) {
-      o = putStartCode(out, o);
-      o += p.copy(out, o);
-    }
-  }
-  while (pos < data.length) {
-    const len = readLength(data, pos, ls);
-    pos += ls;
-    if (len > 0) {
-      o = putStartCode(out, o);
-      o += data.copy(out, o, pos, pos + len);
-    }
-    pos += len;
-  }
-  return o;
+  return writeAnnexBUnit(data, avcRules(cfg), keyframe, out, offset);
 }
 
 /**
@@ -473,8 +287,5 @@ function writePlanned(data: Buffer, cfg: AvcConfig, plan: AnnexBPlan, out: Buffe
  * first and, on keyframes that lack them, the avcC's SPS/PPS. Allocates once at the computed size.
  */
 export function avccToAnnexB(data: Buffer, cfg: AvcConfig, keyframe: boolean): Buffer {
-  const plan = planAnnexB(data, cfg, keyframe);
-  const out = Buffer.allocUnsafe(plan.size);
-  writePlanned(data, cfg, plan, out, 0);
-  return out;
+  return toAnnexBUnit(data, avcRules(cfg), keyframe);
 }

@@ -11,7 +11,7 @@
 
 import { BitReader, ByteReader, ByteWriter } from '../util/bytes.js';
 import { HazeError } from '../util/errors.js';
-import { unescapeRbsp } from './h264.js';
+import { annexBUnitSize, toAnnexBUnit, unescapeRbsp, writeAnnexBUnit, type AnnexBRules } from './nal-units.js';
 
 export const HEVC_NAL_BLA_W_LP = 16;
 export const HEVC_NAL_RSV_IRAP_23 = 23;
@@ -255,104 +255,37 @@ export function parseHevcSps(nal: Uint8Array): HevcSps {
 
 /** AUD: NAL header (type 35, layer 0, tid 1), pic_type 2 (I, P, B) + rbsp stop bit. */
 const AUD_NAL = Buffer.from([0x46, 0x01, 0x50]);
+const rulesByConfig = new WeakMap<HevcConfig, AnnexBRules>();
 
-function readLength(data: Uint8Array, pos: number, lengthSize: number): number {
-  let n = 0;
-  for (let i = 0; i < lengthSize; i++) n = n * 256 + data[pos + i]!;
-  return n;
-}
-
-interface HevcPlan {
-  size: number;
-  hasAud: boolean;
-  needParams: boolean;
-}
-
-function planHevc(data: Buffer, cfg: HevcConfig, keyframe: boolean): HevcPlan {
-  const ls = cfg.nalLengthSize;
-  if (ls < 1 || ls > 4) throw new HazeError('HAZE_ERR_MALFORMED', `invalid NAL length size ${ls}`);
-  let size = 0;
-  let first = true;
-  let hasAud = false;
-  let irap = false;
-  let hasVps = false;
-  let hasSps = false;
-  let hasPps = false;
-  let pos = 0;
-  while (pos < data.length) {
-    if (pos + ls > data.length) throw new HazeError('HAZE_ERR_MALFORMED', `truncated NAL length at ${pos} of ${data.length}`);
-    const len = readLength(data, pos, ls);
-    pos += ls;
-    if (len > data.length - pos) {
-      throw new HazeError('HAZE_ERR_MALFORMED', `NAL length ${len} at ${pos - ls} runs past ${data.length}`);
-    }
-    if (len > 0) {
-      const t = (data[pos]! >> 1) & 0x3f;
-      if (first && t === HEVC_NAL_AUD) hasAud = true;
-      if (t === HEVC_NAL_VPS) hasVps = true;
-      else if (t === HEVC_NAL_SPS) hasSps = true;
-      else if (t === HEVC_NAL_PPS) hasPps = true;
-      else if (isHevcIrap(t)) irap = true;
-      size += 4 + len;
-    }
-    first = false;
-    pos += len;
+/** The Annex B rules of one hvcC, made once per config. */
+function hevcRules(cfg: HevcConfig): AnnexBRules {
+  let r = rulesByConfig.get(cfg);
+  if (!r) {
+    r = {
+      lengthSize: cfg.nalLengthSize,
+      nalType: (b) => (b >> 1) & 0x3f,
+      audType: HEVC_NAL_AUD,
+      aud: AUD_NAL,
+      paramSets: [
+        { type: HEVC_NAL_VPS, nals: cfg.vps },
+        { type: HEVC_NAL_SPS, nals: cfg.sps },
+        { type: HEVC_NAL_PPS, nals: cfg.pps },
+      ],
+      isRandomAccess: isHevcIrap,
+    };
+    rulesByConfig.set(cfg, r);
   }
-  if (!hasAud) size += 4 + AUD_NAL.length;
-  const needParams = (keyframe || irap) && !(hasVps && hasSps && hasPps);
-  if (needParams) {
-    for (const p of cfg.vps) size += 4 + p.length;
-    for (const p of cfg.sps) size += 4 + p.length;
-    for (const p of cfg.pps) size += 4 + p.length;
-  }
-  return { size, hasAud, needParams };
-}
-
-function putNal(out: Buffer, at: number, src: Uint8Array, start: number, end: number): number {
-  out[at] = 0;
-  out[at + 1] = 0;
-  out[at + 2] = 0;
-  out[at + 3] = 1;
-  out.set(src.subarray(start, end), at + 4);
-  return at + 4 + end - start;
-}
-
-function writePlanned(data: Buffer, cfg: HevcConfig, plan: HevcPlan, out: Buffer, offset: number): number {
-  const ls = cfg.nalLengthSize;
-  let o = offset;
-  let pos = 0;
-  if (!plan.hasAud) {
-    o = putNal(out, o, AUD_NAL, 0, AUD_NAL.length);
-  } else {
-    const len = readLength(data, pos, ls);
-    pos += ls;
-    o = putNal(out, o, data, pos, pos + len);
-    pos += len;
-  }
-  if (plan.needParams) {
-    for (const p of cfg.vps) o = putNal(out, o, p, 0, p.length);
-    for (const p of cfg.sps) o = putNal(out, o, p, 0, p.length);
-    for (const p of cfg.pps) o = putNal(out, o, p, 0, p.length);
-  }
-  while (pos < data.length) {
-    const len = readLength(data, pos, ls);
-    pos += ls;
-    if (len > 0) o = putNal(out, o, data, pos, pos + len);
-    pos += len;
-  }
-  return o;
+  return r;
 }
 
 /** Bytes hevcToAnnexB would produce. */
 export function hevcAnnexBSize(data: Buffer, cfg: HevcConfig, keyframe: boolean): number {
-  return planHevc(data, cfg, keyframe).size;
+  return annexBUnitSize(data, hevcRules(cfg), keyframe);
 }
 
 /** Writes the Annex B form into `out` at `offset`; returns the end offset. */
 export function writeHevcAnnexB(data: Buffer, cfg: HevcConfig, keyframe: boolean, out: Buffer, offset: number): number {
-  const plan = planHevc(data, cfg, keyframe);
-  if (offset + plan.size > out.length) throw new HazeError('HAZE_ERR_TOO_LARGE', 'Annex B output buffer too small');
-  return writePlanned(data, cfg, plan, out, offset);
+  return writeAnnexBUnit(data, hevcRules(cfg), keyframe, out, offset);
 }
 
 /**
@@ -361,8 +294,5 @@ export function writeHevcAnnexB(data: Buffer, cfg: HevcConfig, keyframe: boolean
  * hvcC. Allocates once at the computed size.
  */
 export function hevcToAnnexB(data: Buffer, cfg: HevcConfig, keyframe: boolean): Buffer {
-  const plan = planHevc(data, cfg, keyframe);
-  const out = Buffer.allocUnsafe(plan.size);
-  writePlanned(data, cfg, plan, out, 0);
-  return out;
+  return toAnnexBUnit(data, hevcRules(cfg), keyframe);
 }

@@ -110,7 +110,18 @@ export class Feed implements HubListener {
     this.gop = [];
     this.writer.setTracks(this.tracks);
     const inband = this.writer.tracksChanged(Math.max(0, this.hub.lastMs));
-    if (inband) for (const v of this.viewers) v.sendControl(inband);
+    if (inband) {
+      for (const v of this.viewers) v.sendControl(inband);
+      this.scheduleFlush();
+    }
+  }
+
+  /** Viewers write what this turn of the event loop queued for them once it is done. */
+  private scheduleFlush(): void {
+    if (!this.flushQueued && this.viewers.size > 0) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushAll);
+    }
   }
 
   onPacket(p: Packet): void {
@@ -124,10 +135,7 @@ export class Feed implements HubListener {
       this.gopStartMs = p.timeMs;
     } else if (this.gop.length > 0) this.gop.push(bytes);
     for (const v of this.viewers) v.send(bytes, isSyncKey, p.timeMs);
-    if (!this.flushQueued && this.viewers.size > 0) {
-      this.flushQueued = true;
-      queueMicrotask(this.flushAll);
-    }
+    this.scheduleFlush();
   }
 
   onEnd(reason: string): void {

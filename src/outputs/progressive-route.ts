@@ -5,6 +5,7 @@
 
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import type { StreamHub } from '../hub/stream-hub.js';
+import { isHazeError } from '../util/errors.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { FLV_CAPABILITY, makeFlvWriter } from './flv-writer.js';
 import { TS_CAPABILITY, TsWriter } from './ts-writer.js';
@@ -38,8 +39,17 @@ export function progressiveRoute(deps: ProgressiveDeps): MediaRoute {
       res.send(404, { 'Content-Type': 'text/plain' }, `Stream not found: invalid name ${JSON.stringify(m[1])}\n`);
       return true;
     }
-    const hub = await deps.forViewer(name);
+    // every response about a stream carries its session id (DESIGN §5), errors included
     const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
+    let hub: StreamHub;
+    try {
+      hub = await deps.forViewer(name);
+    } catch (err) {
+      if (!isHazeError(err)) throw err;
+      const status = err.code === 'HAZE_ERR_NOT_FOUND' ? 404 : 503;
+      res.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(status === 503 ? { 'Retry-After': '5' } : {}) }, `${err.message}\n`);
+      return true;
+    }
     const sink = res.stream({ 'Content-Type': kind.contentType, 'X-Haze-Session': session, 'X-Haze-Worker': WORKER_LABEL });
     if (req.head) return true;
     const viewer = startViewer(hub, kind.format, selectorQuery(req.query), sink);

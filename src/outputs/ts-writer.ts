@@ -1,6 +1,7 @@
 // MPEG-TS for progressive viewers (`/NAME.ts`): one muxer per feed, so PAT/PMT and
-// continuity counters are shared by every viewer of the feed; the muxer repeats PAT/PMT
-// before each video keyframe, which is where a viewer starts.
+// continuity counters are shared by every viewer of the feed. The muxer writes PAT/PMT before
+// each video keyframe (and at its first packet), which is where every viewer starts, so
+// there is no separate header: a viewer's first bytes are the GOP's own PAT/PMT.
 
 import { TsMuxer } from '../containers/ts/mux.js';
 import type { Packet, Track } from '../media/types.js';
@@ -12,6 +13,8 @@ export const TS_CAPABILITY: FormatCapability = {
   singlePerType: false,
 };
 
+const EMPTY = Buffer.alloc(0);
+
 export class TsWriter implements FormatWriter {
   private muxer: TsMuxer | undefined;
 
@@ -20,11 +23,11 @@ export class TsWriter implements FormatWriter {
   }
 
   header(): Buffer {
-    return this.muxer ? this.muxer.psi() : Buffer.alloc(0);
+    return EMPTY;
   }
 
   tracksChanged(): Buffer | null {
-    return this.muxer ? this.muxer.psi() : null;
+    return null; // the new muxer starts with PAT/PMT
   }
 
   packet(p: Packet): Buffer | null {

@@ -64,13 +64,15 @@ export class Viewer {
       this.skipping = true;
       this.skipSinceMs = Number.POSITIVE_INFINITY;
     }
-    this.write(header);
-    for (const b of gop) this.write(b);
+    // header and GOP in one writev
+    if (header.length > 0) this.queue(header);
+    for (const b of gop) this.queue(b);
+    this.flush();
   }
 
-  /** Bytes every viewer must get (codec changes); never skipped. */
+  /** Bytes every viewer must get (codec changes); never skipped, written with the turn's packets. */
   sendControl(bytes: Buffer): void {
-    if (this.started) this.write(bytes);
+    if (this.started && !this.closed) this.queue(bytes);
   }
 
   send(bytes: Buffer, syncKey: boolean, timeMs: number): void {
@@ -92,6 +94,10 @@ export class Viewer {
     }
     this.positionMs = timeMs;
     this.packetsOut++;
+    this.queue(bytes);
+  }
+
+  private queue(bytes: Buffer): void {
     this.bytesOut += bytes.length;
     this.pending.push(bytes);
   }
@@ -112,13 +118,6 @@ export class Viewer {
     else if (this.sink.writev) this.sink.writev(this.pending);
     else for (const b of this.pending) this.sink.write(b);
     this.pending = [];
-  }
-
-  private write(bytes: Buffer): void {
-    if (this.closed) return;
-    this.flush();
-    this.bytesOut += bytes.length;
-    this.sink.write(bytes);
   }
 
   close(reason: string): void {

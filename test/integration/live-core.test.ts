@@ -150,12 +150,16 @@ describe('live core: RTMP in, FLV / TS / RTMP out', { timeout: 120_000 }, () => 
     const unknown = await fetch(haze.httpUrl('/nosuchstream.flv'));
     assert.equal(unknown.status, 404);
     assert.match(await unknown.text(), /not found/i);
+    assert.match(unknown.headers.get('x-haze-session') ?? '', /^[0-9a-f]{64}$/, 'session id header on errors too');
     const t0 = Date.now();
     const offline = await fetch(haze.httpUrl('/live+nobody.ts'));
     assert.equal(offline.status, 503);
     assert.ok(offline.headers.get('retry-after'), 'Retry-After on 503');
     assert.match(await offline.text(), /offline/i);
     assert.ok(Date.now() - t0 >= 4500, 'waited for the stream to come online first');
+    const rtmp = await run('ffprobe', ['-v', 'error', haze.rtmpUrl('nosuchstream')], { timeoutMs: 30_000 });
+    assert.notEqual(rtmp.code, 0);
+    assert.match(rtmp.stderr, /Stream not found: nosuchstream/, 'RTMP players see the onStatus description');
   });
 
   it('refuses a push to an unconfigured stream and a second publisher on a busy stream', async () => {

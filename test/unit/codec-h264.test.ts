@@ -8,20 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { mistFixtures } from '../helpers.js';
-import {
-  annexBSize,
-  annexBToAvcc,
-  avccToAnnexB,
-  buildAvcC,
-  joinNalUnits,
-  parseAvcC,
-  parseH264Sps,
-  splitAnnexB,
-  splitNalUnits,
-  unescapeRbsp,
-  writeAnnexB,
-  type AvcConfig,
-} from '../../src/media/h264.js';
+import { annexBSize, avccToAnnexB, buildAvcC, parseAvcC, parseH264Sps, writeAnnexB, type AvcConfig } from '../../src/media/h264.js';
+import { annexBToAvcc, joinNalUnits, splitAnnexB, splitNalUnits, unescapeRbsp } from '../../src/media/nal-units.js';
 import { HazeError } from '../../src/util/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { buildHvcC, hevcAnnexBSize, hevcToAnnexB, isHevcIrap, parseHevcSps, parseHvcC, writeHevcAnnexB } from '../../src/media/hevc.js';
-import { joinNalUnits } from '../../src/media/h264.js';
+import { joinNalUnits } from '../../src/media/nal-units.js';
 import { HazeError } from '../../src/util/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
