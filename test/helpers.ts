@@ -4,6 +4,7 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { HazeError } from '../src/util/errors.js';
 import fs from 'node:fs';
 import os from 'node:os';
 
@@ -89,4 +90,21 @@ export function parseFramemd5(text: string): FrameLine[] {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Bytes from hex text (spaces and line breaks ignored); Buffers are taken as they are. */
+export function hex(...parts: (string | Buffer)[]): Buffer {
+  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : p)));
+}
+
+/** For assert.throws: the error is a HazeError (the only kind a parser may throw). */
+export const isHaze = (e: unknown): boolean => e instanceof HazeError;
+
+/** Runs a parser on fuzz input: returning or throwing a HazeError are both fine, anything else fails. */
+export function resultOrHazeError(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof HazeError)) throw e;
+  }
 }

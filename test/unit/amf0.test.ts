@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { mistFixtures } from '../helpers.js';
+import { mistFixtures, hex } from '../helpers.js';
 import {
   Amf0Avmplus,
   Amf0EcmaArray,
@@ -23,7 +23,6 @@ import { ByteReader } from '../../src/util/bytes.js';
 import { HazeError } from '../../src/util/errors.js';
 
 // A tiny independent AMF0 byte assembler, written from the spec's layouts (not from the encoder).
-const hex = (...parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : p)));
 const f64 = (n: number): Buffer => {
   const b = Buffer.alloc(8);
   b.writeDoubleBE(n);

@@ -7,8 +7,8 @@ import fc from 'fast-check';
 import { Amf3Array, Amf3Object, Amf3Xml, decodeAmf3, encodeAmf3, type Amf3Value } from '../../src/containers/amf/amf3.js';
 import { decodeAmf0, encodeAmf0, Amf0Avmplus } from '../../src/containers/amf/amf0.js';
 import { HazeError } from '../../src/util/errors.js';
+import { hex } from '../helpers.js';
 
-const hex = (...parts: (string | Buffer)[]): Buffer => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : p)));
 const f64 = (n: number): Buffer => {
   const b = Buffer.alloc(8);
   b.writeDoubleBE(n);

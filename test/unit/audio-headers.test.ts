@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { runOk, tmpDir } from '../helpers.js';
+import { runOk, tmpDir, hex } from '../helpers.js';
 import { AC3_SAMPLES_PER_FRAME, parseAc3Header, parseMpegAudioHeader, parseOpusHead } from '../../src/media/audio-headers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/ /g, ''), 'hex');
 
 test('MPEG audio header: versions, layers, modes and samples per frame', () => {
   const table: Array<[string, string, ReturnType<typeof parseMpegAudioHeader>]> = [

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { adtsHeader, buildAsc, defaultAsc, parseAsc, writeAdtsHeader } from '../../src/media/aac.js';
 import { HazeError } from '../../src/util/errors.js';
+import { hex, isHaze } from '../helpers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s, 'hex');
-const isHaze = (e: unknown): boolean => e instanceof HazeError;
 
 test('small.flv ASC (with a trailing SBR sync extension): AAC-LC 48 kHz stereo', () => {
   const a = parseAsc(hex('119056e500'));

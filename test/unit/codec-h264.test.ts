@@ -7,26 +7,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
-import { mistFixtures } from '../helpers.js';
+import { mistFixtures, hex, isHaze, resultOrHazeError } from '../helpers.js';
 import { annexBSize, avccToAnnexB, buildAvcC, parseAvcC, parseH264Sps, writeAnnexB, type AvcConfig } from '../../src/media/h264.js';
 import { annexBToAvcc, joinNalUnits, splitAnnexB, splitNalUnits, unescapeRbsp } from '../../src/media/nal-units.js';
-import { HazeError } from '../../src/util/errors.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 /** small.flv's AVC sequence header body (the avcC written by ffmpeg). */
 const AVCC = hex('0164000dffe1001a6764000dacd941419f9f0110000003001000000303c0f142996001000468efbcb0fdf8f800');
 const SC = hex('00000001');
 const AUD = hex('0000000109f0');
 
-const isHaze = (e: unknown): boolean => e instanceof HazeError;
-
-function resultOrHazeError(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof HazeError)) throw e;
-  }
-}
 
 test('avcC from small.flv: profile, level, NAL length size, parameter sets', () => {
   assert.ok(fs.readFileSync(path.join(mistFixtures, 'small.flv')).includes(AVCC), 'the fixture holds this avcC');

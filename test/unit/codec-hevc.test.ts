@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { buildHvcC, hevcAnnexBSize, hevcToAnnexB, isHevcIrap, parseHevcSps, parseHvcC, writeHevcAnnexB } from '../../src/media/hevc.js';
 import { joinNalUnits } from '../../src/media/nal-units.js';
-import { HazeError } from '../../src/util/errors.js';
+import { hex, isHaze, resultOrHazeError } from '../helpers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 // From `ffmpeg -f lavfi -i testsrc2=size=320x180 -c:v libx265 x.mp4` (hvcC arrays).
 const VPS = hex('40010c01ffff01600000030090000003000003003c959409');
 const SPS = hex('42010101600000030090000003000003003ca00a080b9f796565924caf016808000003000800000300c840');
@@ -18,15 +17,6 @@ const PPS = hex('4401c172b46240');
 const X265_HEADER = hex('0101600000009000000000003cf000fcfdf8f800000f');
 const SC = hex('00000001');
 const AUD = hex('00000001460150');
-
-const isHaze = (e: unknown): boolean => e instanceof HazeError;
-function resultOrHazeError(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof HazeError)) throw e;
-  }
-}
 
 test('HEVC SPS: 320x180 through the conformance window, Main profile, level 2', () => {
   const s = parseHevcSps(SPS);

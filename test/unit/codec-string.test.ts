@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { codecString } from '../../src/media/codec-string.js';
 import { buildHvcC } from '../../src/media/hevc.js';
 import type { AudioCodec, Track, VideoCodec } from '../../src/media/types.js';
+import { hex } from '../helpers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 const v = (codec: VideoCodec, init: Buffer): Track => ({ type: 'video', id: 1, codec, init, bps: 0, lang: 'und', width: 0, height: 0, fpks: 0 });
 const a = (codec: AudioCodec, init: Buffer = Buffer.alloc(0)): Track => ({ type: 'audio', id: 2, codec, init, bps: 0, lang: 'und', rate: 48000, channels: 2, size: 16 });
 

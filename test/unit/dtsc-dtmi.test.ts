@@ -29,14 +29,7 @@ import {
   type DtmiObject,
   type DtmiValue,
 } from '../../src/containers/dtsc/dtmi.js';
-
-function hex(s: string): Buffer {
-  return Buffer.from(s.replace(/\s+/g, ''), 'hex');
-}
-
-function isHaze(err: unknown): boolean {
-  return err instanceof HazeError;
-}
+import { hex, isHaze } from '../helpers.js';
 
 test('encodes each type as §2.1 lays it out', () => {
   assert.deepEqual(encodeDtmi(dtmiInt(1)), hex('01 0000000000000001'));

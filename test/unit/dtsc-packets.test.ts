@@ -20,10 +20,7 @@ import {
   encodeObjectFrame,
   type DtscFrame,
 } from '../../src/containers/dtsc/packets.js';
-
-function hex(s: string): Buffer {
-  return Buffer.from(s.replace(/\s+/g, ''), 'hex');
-}
+import { hex } from '../helpers.js';
 
 function hazeCode(code: string) {
   return (e: unknown) => e instanceof HazeError && e.code === code;

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { ChunkReader, RTMP_MAX_CHUNK_SIZE, type RtmpMessage } from '../../src/protocols/rtmp/chunk-reader.js';
 import { ChunkWriter, encodeMessageType0 } from '../../src/protocols/rtmp/chunk-writer.js';
 import { HazeError } from '../../src/util/errors.js';
+import { hex } from '../helpers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const u24 = (n: number): string => n.toString(16).padStart(6, '0');
 const u32 = (n: number): string => n.toString(16).padStart(8, '0');
 const le32 = (n: number): string => {

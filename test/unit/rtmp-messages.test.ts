@@ -30,8 +30,8 @@ import {
   stripSetDataFrame,
 } from '../../src/protocols/rtmp/messages.js';
 import { HazeError } from '../../src/util/errors.js';
+import { hex } from '../helpers.js';
 
-const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const str = (s: string): string => '02' + s.length.toString(16).padStart(4, '0') + Buffer.from(s).toString('hex');
 const num = (n: number): string => {
   const b = Buffer.alloc(8);
