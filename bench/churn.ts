@@ -73,9 +73,12 @@ async function main(): Promise<void> {
     // One last sample after the viewers left, when memory should have come back down.
     await sleep(2000);
     take();
-    // The population needs one longest life (20 s) to reach its steady state; the slope is
-    // taken over the samples after that, so the ramp from 0 viewers does not count as growth.
-    const firstSteady = Math.max(1, xs.findIndex((x) => x >= 20));
+    // Steady state needs one longest viewer life (20 s) and a full live buffer (Haze's DVR
+    // window is 50 s: 12.5 MB of a 2 Mbit/s stream, plus the heap growing to hold it); the
+    // slope is taken after that (from 120 s, or half of a shorter run), so filling them does
+    // not count as growth.
+    const steadyFrom = Math.min(120, seconds / 2);
+    const firstSteady = Math.max(1, xs.findIndex((x) => x >= steadyFrom));
     const steadyX = xs.slice(firstSteady, churnEnd);
     const steadyY = ys.slice(firstSteady, churnEnd);
     const mib = (kb: number): string => `${fmt(kb / 1024, 1)} MiB`;

@@ -6,10 +6,10 @@ import type { StepResult } from './step.js';
 import { fmt } from './stats.js';
 import type { Proto, ServerName } from './servers.js';
 
-export const COLUMNS = ['server', 'proto', 'N', 'real time', 'CPU %', 'CPU ms/s /viewer', 'RSS KB/viewer', 'lat p50 ms', 'lat p99 ms', 'TTFF p95 ms', 'status'];
+export const COLUMNS = ['server', 'proto', 'N', 'real time', 'CPU %', 'CPU ms/s /viewer', 'RSS KB/viewer', 'lat p50 ms', 'lat p99 ms', 'in-server p50/p99 ms', 'TTFF p95 ms', 'status'];
 
 export function rowCells(r: StepResult): string[] {
-  if (r.status === 'n/a') return [r.server, r.proto, String(r.viewers), 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'no HTTP-FLV output'];
+  if (r.status === 'n/a') return [r.server, r.proto, String(r.viewers), 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'n/a', 'no HTTP-FLV output'];
   return [
     r.server,
     r.proto,
@@ -20,13 +20,14 @@ export function rowCells(r: StepResult): string[] {
     fmt(r.rssKbPerViewer, 1),
     fmt(r.latP50Ms, 0),
     fmt(r.latP99Ms, 0),
+    Number.isNaN(r.inServerP50Ms) ? '-' : `${fmt(r.inServerP50Ms, 2)}/${fmt(r.inServerP99Ms, 2)}`,
     fmt(r.ttffP95Ms, 0),
     r.status,
   ];
 }
 
 export function consoleRow(cells: readonly string[]): string {
-  const widths = [6, 9, 5, 10, 7, 17, 14, 11, 11, 12, 0];
+  const widths = [6, 9, 5, 10, 7, 17, 14, 11, 11, 21, 12, 0];
   return cells.map((c, i) => (widths[i] ? c.padStart(widths[i]!) : c)).join(' ');
 }
 
@@ -111,6 +112,7 @@ export function writeMarkdown(file: string, meta: ReportMeta, results: readonly 
     '- CPU %: utime+stime of the server process and its descendants over the window, in % of one core; CPU ms/s /viewer = CPU ms per second per viewer.',
     '- RSS KB/viewer: (tree RSS with N viewers - tree RSS with the publisher alone) / N.',
     '- lat: receive wall time - publisher send wall time per video frame (sampled viewers, matched by an in-band SEI stamp). TTFF: connect to first video frame over all viewers (inf: more than 5% got none).',
+    '- in-server (Haze only): added latency inside the server, from a packet reaching the stream hub to its bytes being handed to the kernel for the last viewer of its format, per event-loop turn over the window (fixed buckets: 10 µs steps to 0.1 ms, 50 µs to 1 ms, 0.5 ms to 10 ms).',
     '',
     '## Ratios (Haze / peer, per viewer; below 1 means Haze uses less)',
     '',

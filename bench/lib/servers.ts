@@ -4,11 +4,14 @@
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchRoot, repoRoot } from './paths.js';
+import { queryStatus } from '../../src/protocols/dtsc/relay.js';
+import { runPaths } from '../../src/util/run-dir.js';
+import type { WorkerStatus } from '../../src/worker/worker-main.js';
 
 export type ServerName = 'haze' | 'nginx' | 'nms';
 export type Proto = 'rtmp' | 'http-flv';
@@ -31,6 +34,11 @@ export interface RunningServer {
   /** Whether the process has exited (crashed) since start. */
   exited(): boolean;
   stop(): Promise<void>;
+  /**
+   * Haze only: bucket counts of the in-server delivery latency (packet at the hub to bytes
+   * handed to the kernel for the last viewer), summed over workers and streams.
+   */
+  deliveryHistogram?(): Promise<number[] | undefined>;
 }
 
 /** Which play protocols each server offers (nginx-rtmp has no HTTP-FLV output). */
@@ -125,6 +133,21 @@ function wrap(name: ServerName, child: ChildProcess, publish: Endpoint, play: Pa
   };
 }
 
+/** Sums the delivery histograms every Haze worker reports on its control socket. */
+async function hazeDeliveryHistogram(dataDir: string): Promise<number[] | undefined> {
+  const paths = runPaths(dataDir);
+  const sockets = readdirSync(paths.sockets).filter((f) => /^worker-\d+\.sock$/.test(f));
+  const statuses = (await Promise.all(sockets.map((f) => queryStatus(join(paths.sockets, f))))) as (WorkerStatus | undefined)[];
+  let sum: number[] | undefined;
+  for (const w of statuses) {
+    for (const s of w?.streams ?? []) {
+      sum ??= new Array<number>(s.delivery.length).fill(0);
+      s.delivery.forEach((c, i) => (sum![i]! += c));
+    }
+  }
+  return sum;
+}
+
 export interface StartOptions {
   logDir: string;
   /** Haze's --workers (undefined: Haze's default). */
@@ -145,7 +168,9 @@ export async function startServer(name: ServerName, opts: StartOptions): Promise
     const child = startProcess(process.execPath, [join(repoRoot, 'bin', 'haze'), ...args], repoRoot, logFile);
     await waitForPort(rtmpPort, child, 15000);
     await waitForPort(httpPort, child, 5000);
-    return wrap(name, child, rtmp('live', 'live'), { rtmp: rtmp('live', 'live'), 'http-flv': http('/live.flv') }, logFile, () => rmSync(dir, { recursive: true, force: true }));
+    const server = wrap(name, child, rtmp('live', 'live'), { rtmp: rtmp('live', 'live'), 'http-flv': http('/live.flv') }, logFile, () => rmSync(dir, { recursive: true, force: true }));
+    server.deliveryHistogram = () => hazeDeliveryHistogram(dir);
+    return server;
   }
   if (name === 'nginx') {
     if (!existsSync(NGINX_RTMP_MODULE)) throw new Error(`${NGINX_RTMP_MODULE} missing (apt-get install nginx-light libnginx-mod-rtmp)`);

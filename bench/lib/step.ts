@@ -10,6 +10,7 @@ import { serves, startServer } from './servers.js';
 import type { Proto, RunningServer, ServerName } from './servers.js';
 import { benchDist } from './paths.js';
 import { percentile } from './stats.js';
+import { quantileMs } from '../../src/util/histogram.js';
 
 export interface StepOptions {
   server: ServerName;
@@ -41,6 +42,9 @@ export interface StepResult {
   rss0Kb: number;
   rssNKb: number;
   rssKbPerViewer: number;
+  /** Haze's own added latency over the window (packet at the hub to the last viewer's write), ms. */
+  inServerP50Ms: number;
+  inServerP99Ms: number;
   latP50Ms: number;
   latP99Ms: number;
   latFrames: number;
@@ -60,7 +64,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export function emptyResult(server: ServerName, proto: Proto, viewers: number, status: string): StepResult {
   return {
     server, proto, viewers, status, connected: 0, withVideo: 0, realTime: 0, cpuPct: NaN, cpuMsPerViewerSec: NaN, rss0Kb: NaN, rssNKb: NaN,
-    rssKbPerViewer: NaN, latP50Ms: NaN, latP99Ms: NaN, latFrames: 0, stampedShare: NaN, ttffP50Ms: NaN, ttffP95Ms: NaN, genCpuPct: NaN,
+    rssKbPerViewer: NaN, inServerP50Ms: NaN, inServerP99Ms: NaN, latP50Ms: NaN, latP99Ms: NaN, latFrames: 0, stampedShare: NaN, ttffP50Ms: NaN, ttffP95Ms: NaN, genCpuPct: NaN,
     windowSec: 0, expectedKbps: NaN, medianKbps: NaN, errors: {},
   };
 }
@@ -229,6 +233,7 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
     await sleep(o.settleSec * 1000);
 
     const meter = new TreeCpuMeter(server.pid);
+    const delivery0 = await server.deliveryHistogram?.();
     meter.begin();
     for (const g of gens) g.send({ type: 'mark', phase: 'start' });
     const starts = await Promise.all(gens.map((g) => g.waitFor((e) => (e.type === 'marked' && e.phase === 'start' ? e.wallMs : undefined), 10000, 'mark start')));
@@ -237,6 +242,8 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
     for (const g of gens) g.send({ type: 'mark', phase: 'end' });
     const ends = await Promise.all(gens.map((g) => g.waitFor((e) => (e.type === 'marked' && e.phase === 'end' ? e.wallMs : undefined), 10000, 'mark end')));
     const rssN = sampleTree(server.pid).rssKb;
+    const delivery1 = await server.deliveryHistogram?.();
+    const delivery = delivery0 && delivery1 ? delivery1.map((c, i) => c - (delivery0[i] ?? 0)) : undefined;
     const crashed = server.exited();
     for (const g of gens) g.send({ type: 'report' });
     const reports = await Promise.all(gens.map((g) => g.waitFor((e) => (e.type === 'report' ? e : undefined), 30000, 'report')));
@@ -292,6 +299,8 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
       rss0Kb: rss0,
       rssNKb: rssN,
       rssKbPerViewer: (rssN - rss0) / o.viewers,
+      inServerP50Ms: delivery ? quantileMs(delivery, 0.5) : NaN,
+      inServerP99Ms: delivery ? quantileMs(delivery, 0.99) : NaN,
       latP50Ms: percentile(lat, 50),
       latP99Ms: percentile(lat, 99),
       latFrames: lat.length,

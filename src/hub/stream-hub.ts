@@ -5,6 +5,7 @@
 
 import type { Packet, Track } from '../media/types.js';
 import { TypedEmitter } from '../util/events.js';
+import { LatencyHistogram } from '../util/histogram.js';
 
 /** MistServer's STREAM_BUFFER states (reference §1.12). */
 export type BufferState = 'EMPTY' | 'FULL' | 'DRY' | 'RECOVER';
@@ -64,6 +65,11 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   private timeOffsetMs = 0;
   private pendingOffset = false;
   private lastTimeMs = -1;
+  /**
+   * Added latency of this stream's outputs: from a packet reaching the hub to its bytes being
+   * handed to the kernel for the last viewer of a feed (recorded by the feeds).
+   */
+  readonly deliveryLatency = new LatencyHistogram();
   /** Statistics. */
   bytesIn = 0;
   packetsIn = 0;

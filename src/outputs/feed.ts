@@ -57,9 +57,12 @@ export class Feed implements HubListener {
   private unsubscribe: () => void;
   closed = false;
   private flushQueued = false;
+  /** When the first packet of the current event-loop turn arrived. */
+  private turnStartMs = 0;
   private readonly flushAll = (): void => {
     this.flushQueued = false;
     for (const v of this.viewers) v.flush();
+    this.hub.deliveryLatency.recordMs(performance.now() - this.turnStartMs);
   };
 
   constructor(
@@ -120,6 +123,7 @@ export class Feed implements HubListener {
   private scheduleFlush(): void {
     if (!this.flushQueued && this.viewers.size > 0) {
       this.flushQueued = true;
+      this.turnStartMs = performance.now();
       queueMicrotask(this.flushAll);
     }
   }

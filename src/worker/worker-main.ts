@@ -34,6 +34,8 @@ export interface WorkerStreamStatus {
   views: number;
   downbytes: number;
   upbytes: number;
+  /** Bucket counts of the hub's delivery latency histogram (util/histogram.ts). */
+  delivery: number[];
 }
 
 export interface WorkerStatus {
@@ -71,6 +73,7 @@ export async function runWorker(index: number): Promise<void> {
         firstms: hub.firstMs,
         lastms: hub.lastMs,
         ...stats.snapshot(name),
+        delivery: hub.deliveryLatency.snapshot(),
       });
     }
     return { worker: index, pid: process.pid, streams };
