@@ -112,7 +112,7 @@ export function writeMarkdown(file: string, meta: ReportMeta, results: readonly 
     '- CPU %: utime+stime of the server process and its descendants over the window, in % of one core; CPU ms/s /viewer = CPU ms per second per viewer.',
     '- RSS KB/viewer: (tree RSS with N viewers - tree RSS with the publisher alone) / N.',
     '- lat: receive wall time - publisher send wall time per video frame (sampled viewers, matched by an in-band SEI stamp). TTFF: connect to first video frame over all viewers (inf: more than 5% got none).',
-    '- in-server (Haze only): added latency inside the server, from a packet reaching the stream hub to its bytes being handed to the kernel for the last viewer of its format, per event-loop turn over the window (fixed buckets: 10 µs steps to 0.1 ms, 50 µs to 1 ms, 0.5 ms to 10 ms).',
+    '- in-server (Haze only): added latency inside the server, from a packet reaching the stream hub to its bytes being handed to the kernel, one sample per viewer and event-loop turn over the window (fixed buckets: 10 µs steps to 0.1 ms, 50 µs to 1 ms, 0.5 ms to 10 ms).',
     '',
     '## Ratios (Haze / peer, per viewer; below 1 means Haze uses less)',
     '',

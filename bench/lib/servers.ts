@@ -36,7 +36,7 @@ export interface RunningServer {
   stop(): Promise<void>;
   /**
    * Haze only: bucket counts of the in-server delivery latency (packet at the hub to bytes
-   * handed to the kernel for the last viewer), summed over workers and streams.
+   * handed to the kernel, per viewer), summed over workers and streams.
    */
   deliveryHistogram?(): Promise<number[] | undefined>;
 }

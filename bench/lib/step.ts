@@ -42,7 +42,7 @@ export interface StepResult {
   rss0Kb: number;
   rssNKb: number;
   rssKbPerViewer: number;
-  /** Haze's own added latency over the window (packet at the hub to the last viewer's write), ms. */
+  /** Haze's own added latency over the window (packet at the hub to each viewer's write), ms. */
   inServerP50Ms: number;
   inServerP99Ms: number;
   latP50Ms: number;

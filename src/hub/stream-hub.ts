@@ -66,8 +66,9 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   private pendingOffset = false;
   private lastTimeMs = -1;
   /**
-   * Added latency of this stream's outputs: from a packet reaching the hub to its bytes being
-   * handed to the kernel for the last viewer of a feed (recorded by the feeds).
+   * Added latency of this stream's outputs, one sample per viewer and event-loop turn: from a
+   * packet reaching the hub to its bytes being handed to the kernel for that viewer (recorded
+   * by the feeds).
    */
   readonly deliveryLatency = new LatencyHistogram();
   /** Statistics. */

@@ -61,8 +61,12 @@ export class Feed implements HubListener {
   private turnStartMs = 0;
   private readonly flushAll = (): void => {
     this.flushQueued = false;
-    for (const v of this.viewers) v.flush();
-    this.hub.deliveryLatency.recordMs(performance.now() - this.turnStartMs);
+    const latency = this.hub.deliveryLatency;
+    for (const v of this.viewers) {
+      v.flush();
+      // per viewer: the later a viewer comes in this loop, the more latency it was added
+      latency.recordMs(performance.now() - this.turnStartMs);
+    }
   };
 
   constructor(
