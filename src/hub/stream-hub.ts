@@ -135,6 +135,13 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.trackList = [];
     this.keyedTracks.clear();
     this.syncTrackId = -1;
+    // The buffered packets belong to the departed source's tracks and codec configuration: a
+    // viewer or relay starting later must begin at the successor's first keyframe.
+    this.baseSeq += this.ring.length - this.ringStart;
+    this.ring = [];
+    this.ringStart = 0;
+    this.keySeqs = [];
+    this.keyStart = 0;
     if (this.graceMs <= 0) {
       this.end(reason);
       return;

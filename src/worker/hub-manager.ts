@@ -21,6 +21,8 @@ export type RelayConnector = (claim: StreamClaim, hub: Hub, onEnd: (reason: stri
 export const ONLINE_WAIT_MS = 5_000;
 /** A relay hub without viewers is released after this long. */
 const RELAY_IDLE_MS = 10_000;
+/** Pause before looking for a stream's source again after its relay broke. */
+const RELAY_RETRY_MS = 500;
 
 interface HubEntry {
   hub: Hub;
@@ -134,8 +136,11 @@ export class HubManager {
         return;
       }
       e.hub.detachSource(`relay from worker ${claim.worker} ended: ${reason}`);
-      // the stream may already be back elsewhere
-      this.tryRelay(name, e);
+      // The stream may already be back elsewhere (a claim change also triggers this); wait a
+      // moment so a claim that is about to be released cannot cause a tight reconnect loop.
+      setTimeout(() => {
+        if (this.entries.get(name) === e && !e.hub.isEnded) this.tryRelay(name, e);
+      }, RELAY_RETRY_MS).unref();
     });
   }
 

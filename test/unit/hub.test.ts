@@ -158,6 +158,7 @@ describe('StreamHub', () => {
     hub.detachSource('publisher lost');
     assert.equal(hub.online, false);
     assert.equal(hub.isEnded, false);
+    assert.deepEqual(hub.packetsFromLatestKey(), [], 'nothing of the departed source is replayed');
     hub.attachSource();
     hub.setTrack(video);
     for (let t = 0; t <= 1000; t += 40) hub.push(vp(t, t % 1000 === 0));
