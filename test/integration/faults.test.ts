@@ -122,6 +122,39 @@ describe('faults', { timeout: 180_000 }, () => {
     }
   });
 
+  it('kill -9 of the angel: its children serve on; a new haze serve on the same data stops them and takes over the ports', async () => {
+    const own = await startHaze({ workers: 2 });
+    const pub = publishTestPattern(own.rtmpUrl('live+orphan'), 40);
+    try {
+      const viewer = await openStream(own.httpUrl('/live+orphan.flv'));
+      await viewer.more(20_000, 10_000);
+      own.proc.kill('SIGKILL');
+      await exited(own.proc);
+      await viewer.more(50_000, 5_000);
+      assert.equal(viewer.closed(), false, 'the orphaned worker keeps serving its viewer');
+      const next = await startHaze({ workers: 1, data: own.data, ports: own.ports });
+      try {
+        await waitFor('the new instance to stop the orphans', () => (/stopping \d+ process\(es\) left by an earlier haze serve/.test(next.log()) ? true : undefined));
+        const status = await waitFor('the new instance to serve on the same ports', async () => {
+          if (!/Haze is running/.test(next.log())) return undefined;
+          try {
+            return (await fetch(next.httpUrl('/nosuchstream.flv'))).status;
+          } catch {
+            return undefined;
+          }
+        });
+        assert.equal(status, 404);
+        assert.deepEqual((await next.api({ version: true, minimal: 1 }))['LTS'], 1);
+      } finally {
+        viewer.close();
+        await next.stop();
+      }
+    } finally {
+      pub.kill('SIGKILL');
+      await exited(pub);
+    }
+  });
+
   it('garbage on the RTMP and HTTP ports closes that connection only', async () => {
     const name = 'live+garbage';
     const pub = publishTestPattern(haze.rtmpUrl(name), 40);

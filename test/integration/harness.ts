@@ -37,9 +37,9 @@ export async function waitPort(port: number, timeoutMs = 15_000): Promise<void> 
   }
 }
 
-export async function startHaze(opts: { workers?: number; config?: Record<string, unknown>; data?: string } = {}): Promise<HazeInstance> {
+export async function startHaze(opts: { workers?: number; config?: Record<string, unknown>; data?: string; ports?: HazeInstance['ports'] } = {}): Promise<HazeInstance> {
   const data = opts.data ?? tmpDir('haze-it-');
-  const ports = { api: await freePort(), http: await freePort(), rtmp: await freePort() };
+  const ports = opts.ports ?? { api: await freePort(), http: await freePort(), rtmp: await freePort() };
   if (opts.config) fs.writeFileSync(path.join(data, 'config.json'), JSON.stringify(opts.config));
   let output = '';
   const proc = spawn(
