@@ -9,8 +9,10 @@ import { selectTracks, selectionKey, type FormatCapability, type SelectorQuery }
 import { Viewer, type ByteSink } from './viewer.js';
 
 export interface OutputFormat {
-  /** Feed key and connector name (FLV, HTTPTS, RTMP). */
+  /** Connector name (FLV, HTTPTS, RTMP, MP4, EBML). */
   name: string;
+  /** Feed key when one connector has several formats (EBML: .mkv and .webm); default the name. */
+  key?: string;
   capability: FormatCapability;
   makeWriter(): FormatWriter;
 }
@@ -21,7 +23,7 @@ export function selectorQuery(params: URLSearchParams): SelectorQuery {
 
 /** Attaches a new viewer of `format` to `hub`. */
 export function startViewer(hub: StreamHub, format: OutputFormat, query: SelectorQuery, sink: ByteSink): Viewer {
-  const feed = getFeed(hub, format.name, selectionKey(query), () => ({
+  const feed = getFeed(hub, format.key ?? format.name, selectionKey(query), () => ({
     writer: format.makeWriter(),
     select: (tracks) => selectTracks(tracks, query, format.capability),
   }));

@@ -1,5 +1,5 @@
-// HTTP progressive live outputs: `/NAME.flv` (FLV) and `/NAME.ts` (HTTPTS), MistServer's
-// paths (reference §6.3). Unknown names answer 404, configured streams that are not online
+// HTTP progressive live outputs, MistServer's paths (reference §6.3): `/NAME.flv` (FLV),
+// `/NAME.ts` (HTTPTS), `/NAME.mp4` (fragmented MP4), `/NAME.mkv` and `/NAME.webm` (EBML). Unknown names answer 404, configured streams that are not online
 // 503 with Retry-After after the wait of DESIGN §4; the body streams until the client leaves
 // or the stream ends.
 
@@ -9,6 +9,8 @@ import { isHazeError } from '../util/errors.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { FLV_CAPABILITY, makeFlvWriter } from './flv-writer.js';
 import { TS_CAPABILITY, TsWriter } from './ts-writer.js';
+import { Fmp4Writer, MKV_CAPABILITY, MP4_CAPABILITY, MatroskaFeedWriter, WEBM_CAPABILITY } from './container-writers.js';
+import { selectTracks } from './track-select.js';
 import { selectorQuery, sessionId, startViewer, type OutputFormat } from './play.js';
 import type { Viewer } from './viewer.js';
 
@@ -18,9 +20,17 @@ const WORKER_LABEL = String(process.pid);
 export const FLV_FORMAT: OutputFormat = { name: 'FLV', capability: FLV_CAPABILITY, makeWriter: makeFlvWriter };
 export const TS_FORMAT: OutputFormat = { name: 'HTTPTS', capability: TS_CAPABILITY, makeWriter: () => new TsWriter() };
 
+export const MP4_FORMAT: OutputFormat = { name: 'MP4', capability: MP4_CAPABILITY, makeWriter: () => new Fmp4Writer() };
+export const MKV_FORMAT: OutputFormat = { name: 'EBML', key: 'MKV', capability: MKV_CAPABILITY, makeWriter: () => new MatroskaFeedWriter(false) };
+export const WEBM_FORMAT: OutputFormat = { name: 'EBML', key: 'WEBM', capability: WEBM_CAPABILITY, makeWriter: () => new MatroskaFeedWriter(true) };
+
 const BY_EXTENSION: Record<string, { format: OutputFormat; contentType: string }> = {
   flv: { format: FLV_FORMAT, contentType: 'video/x-flv' },
   ts: { format: TS_FORMAT, contentType: 'video/mp2t' },
+  mp4: { format: MP4_FORMAT, contentType: 'video/mp4' },
+  fmp4: { format: MP4_FORMAT, contentType: 'video/mp4' },
+  mkv: { format: MKV_FORMAT, contentType: 'video/x-matroska' },
+  webm: { format: WEBM_FORMAT, contentType: 'video/webm' },
 };
 
 export interface ProgressiveDeps {
@@ -31,7 +41,7 @@ export interface ProgressiveDeps {
 
 export function progressiveRoute(deps: ProgressiveDeps): MediaRoute {
   return async (req, res, log) => {
-    const m = /^\/([^/]+)\.(flv|ts)$/.exec(req.path);
+    const m = /^\/([^/]+)\.(flv|ts|mp4|fmp4|mkv|webm)$/.exec(req.path);
     if (!m) return false;
     const kind = BY_EXTENSION[m[2]!]!;
     const name = sanitizeStreamName(m[1]!);
@@ -50,9 +60,15 @@ export function progressiveRoute(deps: ProgressiveDeps): MediaRoute {
       res.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(status === 503 ? { 'Retry-After': '5' } : {}) }, `${err.message}\n`);
       return true;
     }
+    const query = selectorQuery(req.query);
+    if (selectTracks(hub.tracks, query, kind.format.capability).ids.size === 0) {
+      const codecs = hub.tracks.map((t) => t.codec).join(', ');
+      res.send(415, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session }, `No track of ${name} (${codecs}) fits .${m[2]} with this selection\n`);
+      return true;
+    }
     const sink = res.stream({ 'Content-Type': kind.contentType, 'X-Haze-Session': session, 'X-Haze-Worker': WORKER_LABEL });
     if (req.head) return true;
-    const viewer = startViewer(hub, kind.format, selectorQuery(req.query), sink);
+    const viewer = startViewer(hub, kind.format, query, sink);
     res.onClose(() => viewer.close('client left'));
     viewer.onClose((reason) => log.debug(`${kind.format.name} viewer of ${name} done: ${reason}`));
     deps.onViewer?.(name, kind.format.name, req.peer, viewer);
