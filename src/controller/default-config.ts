@@ -125,7 +125,7 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
   },
   FLV: { name: 'FLV', desc: 'Progressive FLV over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.flv'], built: true },
   HTTPTS: { name: 'HTTPTS', desc: 'Progressive MPEG-TS over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.ts'], built: true },
-  HLS: { name: 'HLS', desc: 'HTTP Live Streaming (MPEG-TS segments)', transport: 'http', deps: 'HTTP', url_prefix: '/hls/$/', built: false },
+  HLS: { name: 'HLS', desc: 'HTTP Live Streaming (MPEG-TS segments)', transport: 'http', deps: 'HTTP', url_prefix: '/hls/$/', built: true },
   CMAF: {
     name: 'CMAF',
     desc: 'CMAF: fragmented MP4 over HLS (v7, LL-HLS) and DASH',

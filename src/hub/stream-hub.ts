@@ -224,6 +224,15 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     }
   }
 
+  /** Average bits per second of the packets in the DVR window (0 while unknown). */
+  bitrateBps(): number {
+    const spanMs = this.lastTimeMs - this.firstMs;
+    if (spanMs <= 0) return 0;
+    let bytes = 0;
+    for (let i = this.ringStart; i < this.ring.length; i++) bytes += this.ring[i]!.data.length;
+    return Math.round((bytes * 8 * 1000) / spanMs);
+  }
+
   /** Packets from the newest keyframe of the sync track (instant start); empty before one. */
   packetsFromLatestKey(): Packet[] {
     if (this.keySeqs.length === this.keyStart) return [];

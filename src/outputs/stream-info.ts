@@ -11,6 +11,7 @@ import type { Track } from '../media/types.js';
 import { dtscTrackIdentifier, DTSH_VERSION } from '../containers/dtsc/header.js';
 import { FLV_CAPABILITY } from './flv-writer.js';
 import { TS_CAPABILITY } from './ts-writer.js';
+import { MP4_CAPABILITY, WEBM_CAPABILITY } from './container-writers.js';
 
 export interface OutputInfo {
   /** MistServer connector name. */
@@ -30,6 +31,11 @@ export interface OutputInfo {
   singlePerType?: boolean;
 }
 
+/** A stream name as a URL path segment: escaped, but the wildcard `+` kept as MistServer writes it (a literal `+` in a path). */
+function pathName(name: string): string {
+  return encodeURIComponent(name).replace(/%2B/g, '+');
+}
+
 /** Host name (no port) of the HTTP base, for URLs on other ports. IPv6 keeps its brackets. */
 function baseHostname(http: string): string {
   try {
@@ -44,10 +50,35 @@ function baseHostname(http: string): string {
 // their outputs.
 export const OUTPUTS: readonly OutputInfo[] = [
   {
+    connector: 'HLS',
+    type: 'html5/application/vnd.apple.mpegurl',
+    priority: 9,
+    url: (name) => `/hls/${pathName(name)}/index.m3u8`,
+    codecs: TS_CAPABILITY.codecs,
+    // one video and one audio track per variant
+    singlePerType: true,
+  },
+  {
+    connector: 'MP4',
+    type: 'html5/video/mp4',
+    priority: 9,
+    url: (name) => `/${pathName(name)}.mp4`,
+    codecs: MP4_CAPABILITY.codecs,
+    singlePerType: true,
+  },
+  {
+    connector: 'EBML',
+    type: 'html5/video/webm',
+    priority: 9,
+    url: (name) => `/${pathName(name)}.webm`,
+    codecs: WEBM_CAPABILITY.codecs,
+    singlePerType: true,
+  },
+  {
     connector: 'FLV',
     type: 'flash/7',
     priority: 5,
-    url: (name) => `/${encodeURIComponent(name)}.flv`,
+    url: (name) => `/${pathName(name)}.flv`,
     codecs: FLV_CAPABILITY.codecs,
     singlePerType: FLV_CAPABILITY.singlePerType,
   },
@@ -55,7 +86,7 @@ export const OUTPUTS: readonly OutputInfo[] = [
     connector: 'HTTPTS',
     type: 'html5/video/mpeg',
     priority: 1,
-    url: (name) => `/${encodeURIComponent(name)}.ts`,
+    url: (name) => `/${pathName(name)}.ts`,
     codecs: TS_CAPABILITY.codecs,
     singlePerType: TS_CAPABILITY.singlePerType,
   },
@@ -65,7 +96,7 @@ export const OUTPUTS: readonly OutputInfo[] = [
     priority: 7,
     // MistServer's RTMP url_rel is `/play/$`; the application part is ignored on play.
     url: (name, host) =>
-      host.rtmpPort === undefined ? '' : `rtmp://${baseHostname(host.http)}:${host.rtmpPort}/play/${encodeURIComponent(name)}`,
+      host.rtmpPort === undefined ? '' : `rtmp://${baseHostname(host.http)}:${host.rtmpPort}/play/${pathName(name)}`,
     codecs: FLV_CAPABILITY.codecs,
     singlePerType: FLV_CAPABILITY.singlePerType,
   },

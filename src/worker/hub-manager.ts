@@ -116,6 +116,11 @@ export class HubManager {
     throw new HazeError('HAZE_ERR_OFFLINE', `Stream ${name} is offline`, { status: 503, fatal: true });
   }
 
+  /** Whether some worker has a publisher (or other source) for `name` right now. */
+  hasSource(name: string): boolean {
+    return this.entries.get(name)?.local === true || this.registry.lookup(name) !== undefined;
+  }
+
   /** A source hub (for relaying to other workers); never a relay hub, so relays cannot loop. */
   localSource(name: string): Hub | undefined {
     const e = this.entries.get(name);

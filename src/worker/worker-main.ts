@@ -10,6 +10,8 @@ import { createMediaServer } from '../protocols/http/media-server.js';
 import { playDtscInto, serveDtscSocket } from '../protocols/dtsc/relay.js';
 import { handleRtmpSocket } from '../protocols/rtmp/connection.js';
 import { progressiveRoute } from '../outputs/progressive-route.js';
+import { hlsTsRoute } from '../outputs/hls-ts.js';
+import { streamInfoRoute } from '../outputs/stream-info-route.js';
 import { errorText } from '../util/errors.js';
 import { log, setProcessName } from '../util/log.js';
 import { ensureRunDirs, pidFile, runPaths, workerSocketPath } from '../util/run-dir.js';
@@ -89,7 +91,9 @@ export async function runWorker(index: number): Promise<void> {
   control.on('error', (err) => wlog.error(`control socket: ${err.message}`));
   control.listen(socketPath);
 
-  const http = createMediaServer([progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const ports: { http: number; rtmp?: number } = { http: 8080 };
+  const infoRoute = streamInfoRoute({ isConfigured: (name) => hubs.isConfigured(name), onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0), ports: () => ports });
+  const http = createMediaServer([infoRoute, hlsTsRoute({ forViewer: (name) => hubs.forViewer(name) }), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);
@@ -105,6 +109,8 @@ export async function runWorker(index: number): Promise<void> {
       wlog.info(`${msg.connector}: not served by this release`);
       return;
     }
+    if (msg.connector === 'HTTP') ports.http = msg.port;
+    else ports.rtmp = msg.port;
     target.listen(handle as net.Server, () => wlog.debug(`serving ${msg.connector} on port ${msg.port}`));
   });
   // Losing the angel (kill -9) must not stop the media: keep serving.

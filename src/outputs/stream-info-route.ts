@@ -1,0 +1,41 @@
+// `/json_NAME.js` and `/info_NAME.js` (reference §6.4): the stream info document the player
+// reads, answered at once (an offline stream is `{"error": ...}`, as MistServer does).
+
+import type { StreamHub } from '../hub/stream-hub.js';
+import type { MediaRoute } from '../protocols/http/media-server.js';
+import { sanitizeStreamName } from '../util/stream-name.js';
+import { baseUrl, infoScript, streamInfo } from './stream-info.js';
+
+export interface StreamInfoDeps {
+  isConfigured(name: string): boolean;
+  /** The hub if the stream is online (waiting only while a relay from its worker starts); throws otherwise. */
+  onlineHub(name: string): Promise<StreamHub>;
+  ports(): { http: number; rtmp?: number };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function streamInfoRoute(deps: StreamInfoDeps): MediaRoute {
+  return async (req, res) => {
+    const m = /^\/(json|info)_([^/]+)\.js$/.exec(req.path);
+    if (!m) return false;
+    const name = sanitizeStreamName(m[2]!);
+    let info: Record<string, unknown>;
+    if (!name || !deps.isConfigured(name)) info = { error: 'Stream not found' };
+    else {
+      try {
+        const hub = await deps.onlineHub(name);
+        const ports = deps.ports();
+        const base = { http: baseUrl(headerValue(req.headers['host']), headerValue(req.headers['x-mst-path']), ports.http), ...(ports.rtmp ? { rtmpPort: ports.rtmp } : {}) };
+        info = streamInfo({ name, tracks: [...hub.tracks], live: true, online: true, base, bufferWindowMs: Math.max(0, hub.lastMs - hub.firstMs) });
+      } catch {
+        info = { error: 'Stream is offline' };
+      }
+    }
+    if (m[1] === 'json') res.send(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' }, JSON.stringify(info));
+    else res.send(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-cache' }, infoScript(name, info));
+    return true;
+  };
+}
