@@ -137,11 +137,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.syncTrackId = -1;
     // The buffered packets belong to the departed source's tracks and codec configuration: a
     // viewer or relay starting later must begin at the successor's first keyframe.
-    this.baseSeq += this.ring.length - this.ringStart;
-    this.ring = [];
-    this.ringStart = 0;
-    this.keySeqs = [];
-    this.keyStart = 0;
+    this.dropBuffer();
     if (this.graceMs <= 0) {
       this.end(reason);
       return;
@@ -191,6 +187,10 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     if (packet.keyframe && packet.trackId === this.syncTrackId) {
       this.keySeqs.push(seq);
       this.trim(packet.timeMs);
+    } else if (packet.timeMs - this.ring[this.ringStart]!.timeMs > 2 * this.dvrMs) {
+      // Keyframes stopped coming (trim runs at keyframes): the buffer must stay bounded anyway.
+      // What it holds is useless to a new viewer, who has to wait for a keyframe.
+      this.dropBuffer();
     }
     if (!this.isOnline && packet.keyframe) {
       this.keyedTracks.add(packet.trackId);
@@ -231,6 +231,14 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     let bytes = 0;
     for (let i = this.ringStart; i < this.ring.length; i++) bytes += this.ring[i]!.data.length;
     return Math.round((bytes * 8 * 1000) / spanMs);
+  }
+
+  private dropBuffer(): void {
+    this.baseSeq += this.ring.length - this.ringStart;
+    this.ring = [];
+    this.ringStart = 0;
+    this.keySeqs = [];
+    this.keyStart = 0;
   }
 
   /** Packets from the newest keyframe of the sync track (instant start); empty before one. */

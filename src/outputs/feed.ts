@@ -31,6 +31,9 @@ export interface TrackSelection {
 
 export type SelectTracks = (tracks: readonly Track[]) => TrackSelection;
 
+/** The most bytes of one GOP kept for instant starts (a 20 s GOP at 25 Mbit/s). */
+const MAX_GOP_BYTES = 64 * 1024 * 1024;
+
 const feedsByHub = new WeakMap<StreamHub, Map<string, Feed>>();
 
 /** The shared feed of `format` + selection on `hub`, created on first use. */
@@ -51,6 +54,7 @@ export class Feed implements HubListener {
   private readonly viewers = new Set<Viewer>();
   /** Serialized chunks since the newest sync keyframe; chunk i is a keyframe iff gopKeys[i]. */
   private gop: Buffer[] = [];
+  private gopBytes = 0;
   private gopStartMs = 0;
   private headerBytes: Buffer | null = null;
   private selection: TrackSelection;
@@ -139,9 +143,16 @@ export class Feed implements HubListener {
     const isSyncKey = p.keyframe && p.trackId === this.selection.syncTrackId;
     if (isSyncKey) {
       this.gop = [bytes];
+      this.gopBytes = bytes.length;
       if (this.gopStartMs !== p.timeMs) this.headerBytes = null;
       this.gopStartMs = p.timeMs;
-    } else if (this.gop.length > 0) this.gop.push(bytes);
+    } else if (this.gop.length > 0) {
+      this.gop.push(bytes);
+      this.gopBytes += bytes.length;
+      // a publisher that stops sending keyframes must not grow this without bound: new
+      // viewers then wait for the next keyframe instead
+      if (this.gopBytes > MAX_GOP_BYTES) this.gop = [];
+    }
     for (const v of this.viewers) v.send(bytes, isSyncKey, p.timeMs);
     this.scheduleFlush();
   }

@@ -93,6 +93,19 @@ describe('StreamHub', () => {
     assert.equal(fromTime[0]!.timeMs, 8_000);
   });
 
+  it('stays bounded when keyframes stop coming', () => {
+    const hub = new StreamHub('s', { dvrMs: 2000 });
+    hub.attachSource();
+    hub.setTrack(video);
+    hub.push(vp(0, true));
+    for (let t = 40; t <= 20_000; t += 40) hub.push(vp(t, false));
+    const w = hub.windowInfo();
+    assert.ok(w.lastMs - w.firstMs <= 4000, `buffer spans ${w.firstMs}..${w.lastMs}`);
+    assert.deepEqual(hub.packetsFromLatestKey(), [], 'nothing to start from until the next keyframe');
+    hub.push(vp(20_040, true));
+    assert.equal(hub.packetsFromLatestKey()[0]!.timeMs, 20_040);
+  });
+
   it('serialises each packet once for all viewers of a feed, starting each at the newest GOP', async () => {
     const hub = new StreamHub('s');
     hub.attachSource();
