@@ -132,7 +132,7 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
     transport: 'http',
     deps: 'HTTP',
     url_prefix: '/cmaf/$/',
-    built: false,
+    built: true,
   },
   MP4: { name: 'MP4', desc: 'Progressive fragmented MP4 over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.mp4', '/$.fmp4'], built: true },
   EBML: { name: 'EBML', desc: 'Progressive WebM / Matroska over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.webm', '/$.mkv'], built: true },

@@ -59,6 +59,22 @@ export const OUTPUTS: readonly OutputInfo[] = [
     singlePerType: true,
   },
   {
+    connector: 'CMAF',
+    type: 'html5/application/vnd.apple.mpegurl;version=7',
+    priority: 8,
+    url: (name) => `/cmaf/${pathName(name)}/index.m3u8`,
+    codecs: MP4_CAPABILITY.codecs,
+    singlePerType: true,
+  },
+  {
+    connector: 'CMAF',
+    type: 'dash/video/mp4',
+    priority: 8,
+    url: (name) => `/cmaf/${pathName(name)}/index.mpd`,
+    codecs: MP4_CAPABILITY.codecs,
+    singlePerType: true,
+  },
+  {
     connector: 'MP4',
     type: 'html5/video/mp4',
     priority: 9,

@@ -11,6 +11,7 @@ import { playDtscInto, serveDtscSocket } from '../protocols/dtsc/relay.js';
 import { handleRtmpSocket } from '../protocols/rtmp/connection.js';
 import { progressiveRoute } from '../outputs/progressive-route.js';
 import { hlsTsRoute } from '../outputs/hls-ts.js';
+import { cmafRoute } from '../outputs/cmaf.js';
 import { streamInfoRoute } from '../outputs/stream-info-route.js';
 import { errorText } from '../util/errors.js';
 import { log, setProcessName } from '../util/log.js';
@@ -93,7 +94,8 @@ export async function runWorker(index: number): Promise<void> {
 
   const ports: { http: number; rtmp?: number } = { http: 8080 };
   const infoRoute = streamInfoRoute({ isConfigured: (name) => hubs.isConfigured(name), onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0), ports: () => ports });
-  const http = createMediaServer([infoRoute, hlsTsRoute({ forViewer: (name) => hubs.forViewer(name) }), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
+  const http = createMediaServer([infoRoute, hlsTsRoute({ forViewer }), cmafRoute({ forViewer }), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);

@@ -85,6 +85,14 @@ describe('HLS (TS segments)', { timeout: 120_000 }, () => {
       assert.deepEqual(await (await fetch(haze.httpUrl('/json_nosuchstream.js'))).json(), { error: 'Stream not found' });
       assert.match(await (await fetch(haze.httpUrl('/info_live+hls.js'))).text(), /^if \(!mistvideo\)\{var mistvideo = \{\};\}\nmistvideo\['live\+hls'\] = \{"width":320/);
 
+      // CMAF (fMP4 HLS with LL-HLS, DASH) is served by the workers too (its own tests: cmaf.test.ts)
+      const cmaf = JSON.parse((await runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'json', haze.httpUrl('/cmaf/live+hls/index.m3u8')], { timeoutMs: 30_000 })).toString()) as { streams: Array<{ codec_name: string }> };
+      assert.deepEqual(cmaf.streams.map((x) => x.codec_name).sort(), ['aac', 'h264']);
+      const mpd = await fetch(haze.httpUrl('/cmaf/live+hls/index.mpd'));
+      assert.equal(mpd.status, 200);
+      assert.match(await mpd.text(), /<MPD[^>]+type="dynamic"[\s\S]*<SegmentTimeline>/);
+      assert.ok(info.source.some((x) => x.type === 'dash/video/mp4'), 'the stream info lists DASH');
+
       const gone = await fetch(haze.httpUrl('/hls/live+hls/0_1/1_2.ts'));
       assert.equal(gone.status, 404);
       assert.equal((await fetch(haze.httpUrl('/hls/nosuchstream/index.m3u8'))).status, 404);

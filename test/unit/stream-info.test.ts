@@ -132,6 +132,8 @@ test('offline stream: only the error', () => {
 test('OUTPUTS lists what Haze serves now', () => {
   assert.deepEqual(OUTPUTS.map((o) => [o.connector, o.type, o.priority]), [
     ['HLS', 'html5/application/vnd.apple.mpegurl', 9],
+    ['CMAF', 'html5/application/vnd.apple.mpegurl;version=7', 8],
+    ['CMAF', 'dash/video/mp4', 8],
     ['MP4', 'html5/video/mp4', 9],
     ['EBML', 'html5/video/webm', 9],
     ['FLV', 'flash/7', 5],

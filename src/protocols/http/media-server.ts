@@ -136,7 +136,9 @@ function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head
     closed = true;
     for (const fn of closers.splice(0)) fn();
   };
+  // Keep-alive sockets carry many requests: the listener goes once this response is done.
   req.socket.once('close', fireClose);
+  res.once('finish', () => req.socket.off('close', fireClose));
   return {
     send(status, headers, body) {
       const buf = typeof body === 'string' ? Buffer.from(body) : body;
