@@ -57,3 +57,18 @@ export async function filePackets(file: string, select: string, trackId: number)
   return packets;
 }
 
+
+export interface ProbedStream {
+  codec_name: string;
+  width?: number;
+  height?: number;
+  sample_rate?: string;
+  channels?: number;
+  profile?: string;
+}
+
+/** ffprobe's view of a file's streams. */
+export async function probeStreams(file: string): Promise<ProbedStream[]> {
+  const out = await runOk('ffprobe', ['-v', 'error', '-show_streams', '-of', 'json', file]);
+  return (JSON.parse(out.toString()) as { streams: ProbedStream[] }).streams;
+}

@@ -7,26 +7,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mistFixtures, parseFramemd5, run, runOk, tmpDir, type FrameLine } from '../helpers.js';
-import { extradata, filePackets, probePackets } from '../media-files.js';
+import { extradata, filePackets, probePackets, probeStreams } from '../media-files.js';
 import { parseFlvFile } from '../../src/containers/flv/demux.js';
 import { MatroskaWriter } from '../../src/containers/mkv/writer.js';
 import type { Packet, Track } from '../../src/media/types.js';
 
 const dir = tmpDir('haze-mkv-ffmpeg-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-interface ProbedStream {
-  codec_name: string;
-  width?: number;
-  height?: number;
-  sample_rate?: string;
-  channels?: number;
-}
-
-async function probeStreams(file: string): Promise<ProbedStream[]> {
-  const out = await runOk('ffprobe', ['-v', 'error', '-show_streams', '-of', 'json', file]);
-  return (JSON.parse(out.toString()) as { streams: ProbedStream[] }).streams;
-}
 
 async function probeFormat(file: string): Promise<string> {
   const out = await runOk('ffprobe', ['-v', 'error', '-show_format', '-of', 'json', file]);

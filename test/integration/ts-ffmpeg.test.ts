@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mistFixtures, parseFramemd5, run, runOk, tmpDir, type FrameLine } from '../helpers.js';
-import { extradata, filePackets, probePackets, type ProbedPacket } from '../media-files.js';
+import { extradata, filePackets, probePackets, type ProbedPacket, probeStreams } from '../media-files.js';
 import { parseFlvFile } from '../../src/containers/flv/demux.js';
 import { TsMuxer } from '../../src/containers/ts/mux.js';
 import type { AudioCodec, Packet, Track } from '../../src/media/types.js';
@@ -14,20 +14,6 @@ import { buildHvcC, parseHvcC } from '../../src/media/hevc.js';
 
 const dir = tmpDir('haze-ts-ffmpeg-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-interface ProbedStream {
-  codec_name: string;
-  width?: number;
-  height?: number;
-  sample_rate?: string;
-  channels?: number;
-  profile?: string;
-}
-
-async function probeStreams(file: string): Promise<ProbedStream[]> {
-  const out = await runOk('ffprobe', ['-v', 'error', '-show_streams', '-of', 'json', file]);
-  return (JSON.parse(out.toString()) as { streams: ProbedStream[] }).streams;
-}
 
 function muxToFile(tracks: Track[], packets: Packet[], name: string): string {
   const mux = new TsMuxer(tracks);
