@@ -25,10 +25,10 @@ import type { HubListener, StreamHub } from '../hub/stream-hub.js';
 import type { AudioTrack, Packet, Track, VideoTrack } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import { isHazeError } from '../util/errors.js';
-import { sanitizeStreamName } from '../util/stream-name.js';
 import type { TrackSelection } from './feed.js';
-import { sessionId } from './play.js';
+import { resolveStream } from './play.js';
 import { selectTracks, type FormatCapability } from './track-select.js';
+import { HubScoped } from './hub-scoped.js';
 
 /** MistServer's fragment target: segments are cut at the first sync keyframe after this. */
 export const CMAF_SEGMENT_TARGET_MS = 1900;
@@ -374,19 +374,10 @@ export class CmafSegmenter implements HubListener {
 
 const EMPTY = Buffer.alloc(0);
 
-const segmentersByHub = new WeakMap<StreamHub, Map<string, CmafSegmenter>>();
+const segmenters = new HubScoped<CmafSegmenter>();
 
 function segmenter(hub: StreamHub, key: string, mode: CmafMode, select: (tracks: readonly Track[]) => TrackSelection): CmafSegmenter {
-  let map = segmentersByHub.get(hub);
-  if (!map) segmentersByHub.set(hub, (map = new Map()));
-  let s = map.get(key);
-  if (!s) {
-    const created: CmafSegmenter = new CmafSegmenter(hub, mode, select, () => {
-      if (map!.get(key) === created) map!.delete(key);
-    });
-    s = created;
-    map.set(key, s);
-  }
+  const s = segmenters.get(hub, key, (forget) => new CmafSegmenter(hub, mode, select, forget));
   s.touch();
   return s;
 }
@@ -457,20 +448,13 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
     const dash = /^(\d{1,10})\/(init\.m4s|chunk_(\d{1,15})\.m4s)$/.exec(rest);
     if (!top && !hls && !dash) return false;
 
-    const name = sanitizeStreamName(m[1]!);
-    const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
+    const stream = await resolveStream(m[1]!, req, res, deps.forViewer);
+    if (!stream) return true;
+    const { name, hub, session } = stream;
     const text = (status: number, body: string, extra: Record<string, string> = {}): true => {
       res.send(status, { 'Content-Type': TEXT, 'X-Haze-Session': session, ...extra }, body);
       return true;
     };
-    let hub: StreamHub;
-    try {
-      if (!name) throw Object.assign(new Error(`Stream not found: ${m[1]}`), { code: 'HAZE_ERR_NOT_FOUND' });
-      hub = await deps.forViewer(name);
-    } catch (err) {
-      const notFound = isHazeError(err) ? err.code === 'HAZE_ERR_NOT_FOUND' : true;
-      return text(notFound ? 404 : 503, `${(err as Error).message}\n`, notFound ? {} : { 'Retry-After': '5' });
-    }
     const tkn = req.query.get('tkn');
     const query = tkn ? `tkn=${encodeURIComponent(tkn)}` : undefined;
     const media = (body: Buffer, contentType: string, cache: string): true => {

@@ -5,6 +5,7 @@
 
 import type { Packet, Track } from '../media/types.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
+import { HubScoped } from './hub-scoped.js';
 import { Viewer } from './viewer.js';
 
 /** Format-specific serialisation; one instance per feed, so it may keep muxer state. */
@@ -34,20 +35,14 @@ export type SelectTracks = (tracks: readonly Track[]) => TrackSelection;
 /** The most bytes of one GOP kept for instant starts (a 20 s GOP at 25 Mbit/s). */
 const MAX_GOP_BYTES = 64 * 1024 * 1024;
 
-const feedsByHub = new WeakMap<StreamHub, Map<string, Feed>>();
+const feeds = new HubScoped<Feed>();
 
 /** The shared feed of `format` + selection on `hub`, created on first use. */
 export function getFeed(hub: StreamHub, format: string, selectionKey: string, make: () => { writer: FormatWriter; select: SelectTracks }): Feed {
-  let feeds = feedsByHub.get(hub);
-  if (!feeds) feedsByHub.set(hub, (feeds = new Map()));
-  const key = `${format}|${selectionKey}`;
-  let feed = feeds.get(key);
-  if (!feed || feed.closed) {
+  return feeds.get(hub, `${format}|${selectionKey}`, (forget) => {
     const { writer, select } = make();
-    feed = new Feed(hub, writer, select, () => feeds!.delete(key));
-    feeds.set(key, feed);
-  }
-  return feed;
+    return new Feed(hub, writer, select, forget);
+  });
 }
 
 export class Feed implements HubListener {

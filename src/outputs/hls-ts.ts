@@ -12,12 +12,11 @@ import type { HlsSegment } from '../containers/hls/segment-index.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
 import type { Packet, Track } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
-import { isHazeError } from '../util/errors.js';
-import { sanitizeStreamName } from '../util/stream-name.js';
 import type { TrackSelection } from './feed.js';
-import { sessionId } from './play.js';
+import { resolveStream } from './play.js';
 import { selectTracks } from './track-select.js';
 import { TS_CAPABILITY } from './ts-writer.js';
+import { HubScoped } from './hub-scoped.js';
 
 const TARGET_SEGMENT_MS = 1900;
 /** A segmenter nobody asked for in this long stops. */
@@ -157,17 +156,13 @@ export class TsSegmenter implements HubListener {
   }
 }
 
-const segmentersByHub = new WeakMap<StreamHub, Map<string, TsSegmenter>>();
+const segmenters = new HubScoped<TsSegmenter>();
 
-function segmenter(hub: StreamHub, variant: string, video: string, audio: string): TsSegmenter {
-  let map = segmentersByHub.get(hub);
-  if (!map) segmentersByHub.set(hub, (map = new Map()));
-  let s = map.get(variant);
-  if (!s) {
+function segmenter(hub: StreamHub, video: string, audio: string): TsSegmenter {
+  const s = segmenters.get(hub, `${video}_${audio}`, (forget) => {
     const query = { video: video === '' ? 'none' : video, audio: audio === '' ? 'none' : audio };
-    s = new TsSegmenter(hub, (tracks) => selectTracks(tracks, query, TS_CAPABILITY), () => map!.delete(variant));
-    map.set(variant, s);
-  }
+    return new TsSegmenter(hub, (tracks) => selectTracks(tracks, query, TS_CAPABILITY), forget);
+  });
   s.touch();
   return s;
 }
@@ -193,17 +188,9 @@ export function hlsTsRoute(deps: HlsDeps): MediaRoute {
   return async (req, res) => {
     const m = /^\/hls\/([^/]+)\/(?:index\.m3u8|(\d*)_(\d*)\/(index\.m3u8|\d+_\d+\.ts))$/.exec(req.path);
     if (!m) return false;
-    const name = sanitizeStreamName(m[1]!);
-    const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
-    let hub: StreamHub;
-    try {
-      if (!name) throw Object.assign(new Error(`Stream not found: ${m[1]}`), { code: 'HAZE_ERR_NOT_FOUND' });
-      hub = await deps.forViewer(name);
-    } catch (err) {
-      const notFound = isHazeError(err) ? err.code === 'HAZE_ERR_NOT_FOUND' : true;
-      res.send(notFound ? 404 : 503, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(notFound ? {} : { 'Retry-After': '5' }) }, `${(err as Error).message}\n`);
-      return true;
-    }
+    const stream = await resolveStream(m[1]!, req, res, deps.forViewer);
+    if (!stream) return true;
+    const { name, hub, session } = stream;
     const tkn = req.query.get('tkn');
     const query = tkn ? `tkn=${encodeURIComponent(tkn)}` : undefined;
     if (m[2] === undefined) {
@@ -215,7 +202,7 @@ export function hlsTsRoute(deps: HlsDeps): MediaRoute {
       res.send(200, { ...PLAYLIST_HEADERS, 'X-Haze-Session': session }, multivariantPlaylist(list, [], query ? { query } : {}));
       return true;
     }
-    const seg = segmenter(hub, `${m[2]}_${m[3]}`, m[2], m[3]!);
+    const seg = segmenter(hub, m[2], m[3]!);
     if (m[4] === 'index.m3u8') {
       await seg.waitFirst(FIRST_SEGMENT_WAIT_MS);
       res.send(200, { ...PLAYLIST_HEADERS, 'X-Haze-Session': session }, seg.playlist(query ?? ''));

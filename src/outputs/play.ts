@@ -4,6 +4,9 @@
 
 import { createHash } from 'node:crypto';
 import type { StreamHub } from '../hub/stream-hub.js';
+import type { MediaRequest, MediaResponder } from '../protocols/http/media-server.js';
+import { isHazeError } from '../util/errors.js';
+import { sanitizeStreamName } from '../util/stream-name.js';
 import { getFeed, type FormatWriter } from './feed.js';
 import { selectTracks, selectionKey, type FormatCapability, type SelectorQuery } from './track-select.js';
 import { Viewer, type ByteSink } from './viewer.js';
@@ -38,4 +41,32 @@ export function startViewer(hub: StreamHub, format: OutputFormat, query: Selecto
  */
 export function sessionId(stream: string, peer: string, token: string): string {
   return createHash('sha256').update(`${stream}\n${peer}\n${token}`).digest('hex');
+}
+
+export interface ResolvedStream {
+  name: string;
+  hub: StreamHub;
+  /** The session id every response about the stream carries (`X-Haze-Session`, DESIGN §5). */
+  session: string;
+}
+
+/**
+ * The stream an HTTP output request is about, online. Answers the request itself when it is
+ * not (404 for names that are not configured, 503 with Retry-After for offline streams, both
+ * with the session id) and returns undefined then.
+ */
+export async function resolveStream(rawName: string, req: MediaRequest, res: MediaResponder, forViewer: (name: string) => Promise<StreamHub>): Promise<ResolvedStream | undefined> {
+  const name = sanitizeStreamName(rawName);
+  const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
+  const refuse = (status: number, message: string): undefined => {
+    res.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(status === 503 ? { 'Retry-After': '5' } : {}) }, `${message}\n`);
+    return undefined;
+  };
+  if (!name) return refuse(404, `Stream not found: invalid name ${JSON.stringify(rawName)}`);
+  try {
+    return { name, hub: await forViewer(name), session };
+  } catch (err) {
+    if (!isHazeError(err)) throw err;
+    return refuse(err.code === 'HAZE_ERR_NOT_FOUND' ? 404 : 503, err.message);
+  }
 }

@@ -5,13 +5,11 @@
 
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import type { StreamHub } from '../hub/stream-hub.js';
-import { isHazeError } from '../util/errors.js';
-import { sanitizeStreamName } from '../util/stream-name.js';
 import { FLV_CAPABILITY, makeFlvWriter } from './flv-writer.js';
 import { TS_CAPABILITY, TsWriter } from './ts-writer.js';
 import { Fmp4Writer, MKV_CAPABILITY, MP4_CAPABILITY, MatroskaFeedWriter, WEBM_CAPABILITY } from './container-writers.js';
 import { selectTracks } from './track-select.js';
-import { selectorQuery, sessionId, startViewer, type OutputFormat } from './play.js';
+import { resolveStream, selectorQuery, startViewer, type OutputFormat } from './play.js';
 import type { Viewer } from './viewer.js';
 
 /** Which worker process served the response (operators and the fault tests read it). */
@@ -44,22 +42,9 @@ export function progressiveRoute(deps: ProgressiveDeps): MediaRoute {
     const m = /^\/([^/]+)\.(flv|ts|mp4|fmp4|mkv|webm)$/.exec(req.path);
     if (!m) return false;
     const kind = BY_EXTENSION[m[2]!]!;
-    const name = sanitizeStreamName(m[1]!);
-    if (!name) {
-      res.send(404, { 'Content-Type': 'text/plain' }, `Stream not found: invalid name ${JSON.stringify(m[1])}\n`);
-      return true;
-    }
-    // every response about a stream carries its session id (DESIGN §5), errors included
-    const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
-    let hub: StreamHub;
-    try {
-      hub = await deps.forViewer(name);
-    } catch (err) {
-      if (!isHazeError(err)) throw err;
-      const status = err.code === 'HAZE_ERR_NOT_FOUND' ? 404 : 503;
-      res.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(status === 503 ? { 'Retry-After': '5' } : {}) }, `${err.message}\n`);
-      return true;
-    }
+    const stream = await resolveStream(m[1]!, req, res, deps.forViewer);
+    if (!stream) return true;
+    const { name, hub, session } = stream;
     const query = selectorQuery(req.query);
     if (selectTracks(hub.tracks, query, kind.format.capability).ids.size === 0) {
       const codecs = hub.tracks.map((t) => t.codec).join(', ');
