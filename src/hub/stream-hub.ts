@@ -3,7 +3,7 @@
 // feeds the moment it arrives, and survives a change of source (a publisher reconnecting,
 // a relay moving to another worker) so the viewers attached to it keep playing.
 
-import type { Packet, Track } from '../media/types.js';
+import type { FragmentMark, Packet, Track } from '../media/types.js';
 import { TypedEmitter } from '../util/events.js';
 import { LatencyHistogram } from '../util/histogram.js';
 
@@ -39,6 +39,14 @@ const DEFAULT_DVR_MS = 50_000;
 const DEFAULT_GRACE_MS = 20_000;
 /** Gap put between the last packet of a departed source and the first of its successor. */
 const SOURCE_SWITCH_GAP_MS = 40;
+/**
+ * Segments of the segmented outputs start at the first sync keyframe this long after the
+ * previous start (MistServer's fragment target: 2 s GOPs give 2 s segments despite jitter).
+ */
+export const SEGMENT_TARGET_MS = 1900;
+
+/** Who feeds the hub: a publisher (the hub marks segment starts) or a relay (the marks come with the packets). */
+export type SourceKind = 'publisher' | 'relay';
 
 export class StreamHub extends TypedEmitter<HubEvents> {
   readonly name: string;
@@ -65,6 +73,14 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   private timeOffsetMs = 0;
   private pendingOffset = false;
   private lastTimeMs = -1;
+  private sourceKind: SourceKind = 'publisher';
+  /** The newest segment start (FragmentMark); index -1 before the first. */
+  private fragment: FragmentMark = { index: -1, epoch: 0 };
+  private fragmentStartMs = -1;
+  /** The tracks or the source changed since the last segment start: the next one opens a new epoch. */
+  private fragmentEpochPending = false;
+  /** Wall clock (ms since the epoch) of media time 0; -1 until the first packet. */
+  private unixZero = -1;
   /**
    * Added latency of this stream's outputs, one sample per viewer and event-loop turn: from a
    * packet reaching the hub to its bytes being handed to the kernel for that viewer (recorded
@@ -118,12 +134,32 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   }
 
   /** A source (publisher or relay) starts feeding this hub. */
-  attachSource(): void {
+  attachSource(kind: SourceKind = 'publisher'): void {
     if (this.ended) throw new Error(`hub ${this.name} has ended`);
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.hasSource = true;
+    this.sourceKind = kind;
     this.pendingOffset = this.lastTimeMs >= 0;
+    this.fragmentEpochPending ||= this.fragment.index >= 0;
+  }
+
+  /**
+   * Wall clock of media time 0, ms since the Unix epoch (HLS PROGRAM-DATE-TIME, DASH
+   * availabilityStartTime); fixed at the first packet, or given by a relay's source.
+   */
+  get unixZeroMs(): number {
+    return this.unixZero >= 0 ? this.unixZero : Date.now() - Math.max(0, this.lastTimeMs);
+  }
+
+  /** Whether unixZeroMs is fixed (after the first packet or a relay's clock), not an estimate. */
+  get hasClock(): boolean {
+    return this.unixZero >= 0;
+  }
+
+  /** A relay passes on its source's clock, so every worker announces the same times. */
+  setUnixZero(ms: number): void {
+    if (this.lastTimeMs < 0 && Number.isFinite(ms) && ms > 0) this.unixZero = ms;
   }
 
   /** The source left: tracks go, viewers stay and wait for a successor for the grace period. */
@@ -158,6 +194,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
       this.syncTrackId = track.id;
     }
     if (this.isOnline && !this.keyedTracks.has(track.id)) this.setOffline('new track waiting for a keyframe');
+    this.fragmentEpochPending ||= this.fragment.index >= 0;
     for (const l of this.listeners) l.onTracks(this.trackList);
   }
 
@@ -166,6 +203,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.trackList = [...this.trackMap.values()];
     this.keyedTracks.delete(id);
     if (this.syncTrackId === id) this.syncTrackId = this.trackList.find((t) => t.type === 'video')?.id ?? this.trackList[0]?.id ?? -1;
+    this.fragmentEpochPending ||= this.fragment.index >= 0;
     for (const l of this.listeners) l.onTracks(this.trackList);
   }
 
@@ -178,7 +216,13 @@ export class StreamHub extends TypedEmitter<HubEvents> {
       if (shifted <= this.lastTimeMs) this.timeOffsetMs = this.lastTimeMs + SOURCE_SWITCH_GAP_MS - packet.timeMs;
     }
     if (this.timeOffsetMs !== 0) packet.timeMs += this.timeOffsetMs;
+    if (this.unixZero < 0) this.unixZero = Date.now() - packet.timeMs;
     if (packet.timeMs > this.lastTimeMs) this.lastTimeMs = packet.timeMs;
+    if (this.sourceKind === 'publisher') this.markFragment(packet);
+    else if (packet.fragment) {
+      this.fragment = packet.fragment;
+      this.fragmentStartMs = packet.timeMs;
+    }
     this.bytesIn += packet.data.length;
     this.packetsIn++;
 
@@ -197,6 +241,16 @@ export class StreamHub extends TypedEmitter<HubEvents> {
       if (this.keyedTracks.size === this.trackMap.size) this.setOnline();
     }
     for (const l of this.listeners) l.onPacket(packet);
+  }
+
+  /** Marks the packet that starts the next segment (see SEGMENT_TARGET_MS). */
+  private markFragment(packet: Packet): void {
+    if (!packet.keyframe || packet.trackId !== this.syncTrackId) return;
+    if (this.fragment.index >= 0 && !this.fragmentEpochPending && packet.timeMs - this.fragmentStartMs < SEGMENT_TARGET_MS) return;
+    this.fragment = { index: this.fragment.index + 1, epoch: this.fragment.epoch + (this.fragmentEpochPending ? 1 : 0) };
+    this.fragmentEpochPending = false;
+    this.fragmentStartMs = packet.timeMs;
+    packet.fragment = this.fragment;
   }
 
   /** Drops packets older than the DVR window, always at a keyframe so playback can start there. */

@@ -58,6 +58,19 @@ export interface Packet {
   offsetMs: number;
   keyframe: boolean;
   data: Buffer;
+  /**
+   * Set by the stream hub on the sync-track keyframe that starts a segment of the segmented
+   * outputs (HLS, CMAF, DASH), and carried by relays, so every worker cuts the same segments.
+   */
+  fragment?: FragmentMark;
+}
+
+/** A segment start: its number (the HLS media sequence number) and its discontinuity epoch. */
+export interface FragmentMark {
+  /** Consecutive from 0 over the life of the stream. */
+  index: number;
+  /** Incremented at the first segment after a track change or a new source (EXT-X-DISCONTINUITY). */
+  epoch: number;
 }
 
 export function makePacket(trackId: number, timeMs: number, data: Buffer, keyframe: boolean, offsetMs = 0): Packet {

@@ -19,16 +19,17 @@
 import { initSegment, mp4Supports } from '../containers/mp4/init.js';
 import { FragmentWriter, type FragmentGroup } from '../containers/mp4/fragment.js';
 import { isReady, isTooFarAhead, mediaPlaylist, multivariantPlaylist, parseBlockingRequest, targetDurationS, type HlsVariant } from '../containers/hls/playlist.js';
-import type { HlsPart, HlsSegment, SegmentIndex } from '../containers/hls/segment-index.js';
+import type { HlsPart, SegmentIndex } from '../containers/hls/segment-index.js';
 import { mpd, type DashRepresentation } from '../containers/dash/mpd.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
-import type { AudioTrack, Packet, Track, VideoTrack } from '../media/types.js';
+import type { AudioTrack, FragmentMark, Packet, Track, VideoTrack } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import { isHazeError } from '../util/errors.js';
 import type { TrackSelection } from './feed.js';
 import { resolveStream } from './play.js';
 import { selectTracks, type FormatCapability } from './track-select.js';
 import { HubScoped } from './hub-scoped.js';
+import { trimSegments, type WindowSegment } from './segment-window.js';
 
 /** MistServer's fragment target: segments are cut at the first sync keyframe after this. */
 export const CMAF_SEGMENT_TARGET_MS = 1900;
@@ -36,8 +37,9 @@ export const CMAF_SEGMENT_TARGET_MS = 1900;
 export const CMAF_PART_TARGET_MS = 500;
 /** A segmenter nobody asked for in this long stops. */
 const IDLE_MS = 60_000;
-const MAX_SEGMENTS = 600;
 const FIRST_SEGMENT_WAIT_MS = 6000;
+/** Parts beyond this many in one segment (a GOP far longer than the target) join the last one. */
+const MAX_PARTS_PER_SEGMENT = 1000;
 /** Frame duration assumed before two frames of the sync track were seen. */
 const DEFAULT_FRAME_MS = 40;
 /** A part request further than this beyond the published ones is not held. */
@@ -52,7 +54,7 @@ export interface CmafPart extends HlsPart {
   data: Buffer;
 }
 
-export interface CmafSegment extends HlsSegment {
+export interface CmafSegment extends WindowSegment {
   parts: CmafPart[];
   /** HLS: the muxed segment (its parts back to back). Empty in DASH mode. */
   data: Buffer;
@@ -67,9 +69,6 @@ export class CmafSegmenter implements HubListener {
   readonly segments: CmafSegment[] = [];
   /** Parts of the segment being cut (HLS). */
   readonly pendingParts: CmafPart[] = [];
-  private nextSequence = 0;
-  private discontinuitySequence = 0;
-  private fragmentSequence = 1;
   private selection: TrackSelection;
   private tracks: Track[] = [];
   private readonly trackIds = new Set<number>();
@@ -79,16 +78,14 @@ export class CmafSegmenter implements HubListener {
   private readonly firstFrames = new Map<number, Buffer>();
   /** Packets since the last part (HLS) or segment (DASH) cut, in arrival order. */
   private packets: Packet[] = [];
-  private segStartMs = -1;
+  /** The segment being cut: the hub's mark and its first media time; undefined until a mark arrives. */
+  private current: { mark: FragmentMark; startMs: number } | undefined;
   private partStartMs = -1;
   private partIndependent = false;
   private lastSyncMs = -1;
   private frameMs = DEFAULT_FRAME_MS;
-  private discontinuity = false;
   private ended = false;
   private stopped = false;
-  /** Wall clock of media time 0 (DASH availabilityStartTime); -1 until known. */
-  private astMs = -1;
   private waiters: Array<() => void> = [];
   private readonly unsubscribe: () => void;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -101,7 +98,6 @@ export class CmafSegmenter implements HubListener {
   ) {
     this.selection = select(hub.tracks);
     this.setup();
-    if (hub.lastMs >= 0) this.astMs = Date.now() - hub.lastMs;
     // the whole DVR window becomes segments at once
     for (const p of hub.packetsFromTime(hub.firstMs)) this.onPacket(p);
     this.unsubscribe = hub.subscribe(this);
@@ -133,33 +129,32 @@ export class CmafSegmenter implements HubListener {
     return this.tracks;
   }
 
+  /** DASH availabilityStartTime: the hub's wall clock of media time 0, the same in every worker. */
   get availabilityStartTimeMs(): number {
-    return this.astMs < 0 ? Date.now() : this.astMs;
+    return this.hub.unixZeroMs;
   }
 
   onPacket(p: Packet): void {
-    if (!this.writer || !this.trackIds.has(p.trackId)) return;
-    if (this.astMs < 0) this.astMs = Date.now() - p.timeMs;
+    if (!this.writer) return;
+    // A mark on any track (the sync track may not be in this rendition) starts the next segment.
+    if (p.fragment) {
+      if (this.current) this.cutSegment(p.timeMs);
+      this.current = { mark: p.fragment, startMs: p.timeMs };
+      this.partStartMs = p.timeMs;
+      this.partIndependent = true;
+      // Part boundaries depend only on the segment's own packets, so every worker cuts the same parts.
+      this.lastSyncMs = -1;
+      this.frameMs = DEFAULT_FRAME_MS;
+    }
+    if (!this.current || !this.trackIds.has(p.trackId)) return;
     if (p.trackId === this.selection.syncTrackId) {
-      if (this.segStartMs >= 0) {
-        if (p.keyframe && p.timeMs - this.segStartMs >= CMAF_SEGMENT_TARGET_MS) {
-          this.cutSegment(p.timeMs);
-        } else if (this.mode === 'hls' && this.packets.length > 0) {
-          // Cut before this packet when including it would take the part past its target.
-          const elapsedMs = p.timeMs - this.partStartMs;
-          if (elapsedMs > 0 && elapsedMs + this.frameMs > CMAF_PART_TARGET_MS) this.cutPart(p.timeMs, p.keyframe);
-        }
+      if (this.mode === 'hls' && this.packets.length > 0) {
+        // Cut before this packet when including it would take the part past its target.
+        const elapsedMs = p.timeMs - this.partStartMs;
+        if (elapsedMs > 0 && elapsedMs + this.frameMs > CMAF_PART_TARGET_MS) this.cutPart(p.timeMs, p.keyframe);
       }
       if (this.lastSyncMs >= 0 && p.timeMs > this.lastSyncMs) this.frameMs = Math.min(p.timeMs - this.lastSyncMs, 200);
       this.lastSyncMs = p.timeMs;
-      if (this.segStartMs < 0) {
-        if (!p.keyframe) return; // a segment starts with a keyframe
-        this.segStartMs = p.timeMs;
-        this.partStartMs = p.timeMs;
-        this.partIndependent = true;
-      }
-    } else if (this.segStartMs < 0) {
-      return;
     }
     if (!this.firstFrames.has(p.trackId)) this.firstFrames.set(p.trackId, p.data);
     this.packets.push(p);
@@ -170,10 +165,7 @@ export class CmafSegmenter implements HubListener {
     this.selection = this.select(tracks);
     this.setup();
     // The init segment changes with the tracks: older segments cannot be played with it.
-    if (this.segments.length > 0) this.discontinuitySequence++;
     this.segments.length = 0;
-    this.discontinuity = true;
-    this.lastSyncMs = -1;
     this.wake();
   }
 
@@ -185,15 +177,14 @@ export class CmafSegmenter implements HubListener {
 
   /** Cuts what is buffered as a (shorter) last segment, ending one frame after the newest packet. */
   private finishSegment(): void {
-    if (this.segStartMs >= 0 && this.packets.length + this.pendingParts.length > 0) {
-      let lastMs = this.segStartMs;
+    if (this.current && this.packets.length + this.pendingParts.length > 0) {
+      let lastMs = this.current.startMs;
       for (const p of this.packets) lastMs = Math.max(lastMs, p.timeMs);
       this.cutSegment(Math.max(lastMs + this.frameMs, this.partStartMs + 1));
     }
+    this.current = undefined;
     this.packets = [];
     this.pendingParts.length = 0;
-    this.segStartMs = -1;
-    this.partStartMs = -1;
   }
 
   /** The packets of `list` grouped per track, in the tracks' order; tracks without packets left out. */
@@ -206,15 +197,21 @@ export class CmafSegmenter implements HubListener {
     return groups;
   }
 
-  private cutPart(endMs: number, nextIndependent: boolean): void {
-    if (this.packets.length > 0) {
-      const data = this.writer!.fragmentMulti(this.groups(this.packets), this.fragmentSequence++);
-      this.pendingParts.push({
-        durationMs: endMs - this.partStartMs,
-        uri: `chunk_${this.segStartMs}.${this.pendingParts.length}.m4s`,
-        independent: this.partIndependent,
-        data,
-      });
+  /**
+   * The moof sequence number of part `n` of segment `index` (HLS) or of segment `index`
+   * (DASH): derived from the hub's mark, so it is the same in every worker.
+   */
+  private static sequenceNumber(index: number, part: number): number {
+    return index * MAX_PARTS_PER_SEGMENT + part + 1;
+  }
+
+  /** Publishes the buffered packets as the next part; `last` (the segment's end) always does. */
+  private cutPart(endMs: number, nextIndependent: boolean, last = false): void {
+    const { mark, startMs } = this.current!;
+    if (this.packets.length > 0 && (last || this.pendingParts.length < MAX_PARTS_PER_SEGMENT - 1)) {
+      const n = this.pendingParts.length;
+      const data = this.writer!.fragmentMulti(this.groups(this.packets), CmafSegmenter.sequenceNumber(mark.index, n));
+      this.pendingParts.push({ durationMs: endMs - this.partStartMs, uri: `chunk_${startMs}.${n}.m4s`, independent: this.partIndependent, data });
       this.packets = [];
     }
     this.partStartMs = endMs;
@@ -223,12 +220,12 @@ export class CmafSegmenter implements HubListener {
   }
 
   private cutSegment(endMs: number): void {
-    const startMs = this.segStartMs;
+    const { mark, startMs } = this.current!;
     let data = EMPTY;
     let byTrack: Map<number, Buffer> | undefined;
     let parts: CmafPart[] = [];
     if (this.mode === 'hls') {
-      this.cutPart(endMs, true);
+      this.cutPart(endMs, true, true);
       parts = this.pendingParts.splice(0);
       // One buffer per segment; the parts become views into it.
       data = Buffer.concat(parts.map((p) => p.data));
@@ -240,30 +237,26 @@ export class CmafSegmenter implements HubListener {
       }
     } else {
       byTrack = new Map();
-      for (const g of this.groups(this.packets)) byTrack.set(g.trackId, this.writer!.fragment(g.trackId, g.packets, this.fragmentSequence++));
-      this.packets = [];
+      for (const g of this.groups(this.packets)) byTrack.set(g.trackId, this.writer!.fragment(g.trackId, g.packets, CmafSegmenter.sequenceNumber(mark.index, 0)));
     }
+    this.packets = [];
+    this.current = undefined;
     if (parts.length > 0 || (byTrack && byTrack.size > 0)) {
+      const previous = this.segments[this.segments.length - 1];
       this.segments.push({
-        sequence: this.nextSequence++,
+        sequence: mark.index,
         startMs,
         durationMs: endMs - startMs,
         uri: `chunk_${startMs}.m4s`,
-        discontinuity: this.discontinuity || undefined,
-        programDateTimeMs: Date.now() - Math.max(0, this.hub.lastMs - startMs),
+        discontinuity: (previous && previous.epoch !== mark.epoch) || undefined,
+        epoch: mark.epoch,
+        programDateTimeMs: this.hub.unixZeroMs + startMs,
         parts,
         data,
         byTrack,
+        bytes: data.length + [...(byTrack?.values() ?? [])].reduce((n, b) => n + b.length, 0),
       });
-      this.discontinuity = false;
-    }
-    this.segStartMs = endMs;
-    this.partStartMs = endMs;
-    this.partIndependent = true;
-    // keep what the stream's DVR window keeps (and a hard bound)
-    const firstMs = this.hub.firstMs;
-    while (this.segments.length > MAX_SEGMENTS || (this.segments.length > 3 && firstMs >= 0 && this.segments[0]!.startMs + this.segments[0]!.durationMs < firstMs)) {
-      if (this.segments.shift()!.discontinuity) this.discontinuitySequence++;
+      trimSegments(this.segments, this.hub.firstMs);
     }
     this.wake();
   }
@@ -307,13 +300,14 @@ export class CmafSegmenter implements HubListener {
 
   /** The LL-HLS segment index of this (HLS) segmenter. */
   index(): SegmentIndex {
-    const live = !this.ended && this.segStartMs >= 0;
+    const current = this.ended ? undefined : this.current;
+    const last = this.segments[this.segments.length - 1];
     return {
       segments: this.segments,
-      pendingParts: live ? this.pendingParts : [],
-      nextSequence: this.nextSequence,
-      discontinuitySequence: this.discontinuitySequence,
-      preloadHint: live ? { uri: `chunk_${this.segStartMs}.${this.pendingParts.length}.m4s` } : undefined,
+      pendingParts: current ? this.pendingParts : [],
+      nextSequence: current?.mark.index ?? (last ? last.sequence + 1 : 0),
+      discontinuitySequence: this.segments[0]?.epoch ?? current?.mark.epoch ?? 0,
+      preloadHint: current ? { uri: `chunk_${current.startMs}.${this.pendingParts.length}.m4s` } : undefined,
       ended: this.ended,
     };
   }
@@ -339,7 +333,7 @@ export class CmafSegmenter implements HubListener {
 
   /** Whether `startMs` names the segment being cut now. */
   isInProgress(startMs: number): boolean {
-    return !this.ended && this.segStartMs >= 0 && startMs === this.segStartMs;
+    return !this.ended && this.current?.startMs === startMs;
   }
 
   findSegment(startMs: number): CmafSegment | undefined {

@@ -2,41 +2,38 @@
 // multivariant playlist (one variant per video track, with the first audio track),
 // `/hls/NAME/V_A/index.m3u8` a media playlist (V, A: track indexes, empty for none) and
 // `/hls/NAME/V_A/START_END.ts` its segments. A segmenter per stream and variant cuts the
-// feed at keyframes (about 1.9 s, MistServer's fragment target), builds each segment once
-// and serves the same bytes to every viewer; it starts from the whole DVR window and keeps
-// segments as long as the stream's buffer does.
+// feed where the hub marks segment starts (keyframes about 1.9 s apart, MistServer's fragment
+// target; the marks and their numbers are the same in every worker, so a player's requests may
+// land on any of them), builds each segment once and serves the same bytes to every viewer; it
+// starts from the whole DVR window and keeps segments as long as the stream's buffer does.
 
 import { TsMuxer } from '../containers/ts/mux.js';
 import { mediaPlaylist, multivariantPlaylist, type HlsVariant } from '../containers/hls/playlist.js';
-import type { HlsSegment } from '../containers/hls/segment-index.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
-import type { Packet, Track } from '../media/types.js';
+import type { FragmentMark, Packet, Track } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import type { TrackSelection } from './feed.js';
 import { resolveStream } from './play.js';
 import { selectTracks } from './track-select.js';
 import { TS_CAPABILITY } from './ts-writer.js';
 import { HubScoped } from './hub-scoped.js';
+import { trimSegments, type WindowSegment } from './segment-window.js';
 
-const TARGET_SEGMENT_MS = 1900;
 /** A segmenter nobody asked for in this long stops. */
 const IDLE_MS = 60_000;
-const MAX_SEGMENTS = 600;
 const FIRST_SEGMENT_WAIT_MS = 6000;
 
-interface TsSegment extends HlsSegment {
+interface TsSegment extends WindowSegment {
   data: Buffer;
 }
 
 export class TsSegmenter implements HubListener {
   readonly segments: TsSegment[] = [];
-  private nextSequence = 0;
-  private discontinuitySequence = 0;
   private muxer: TsMuxer | undefined;
   private selection: TrackSelection;
   private chunks: Buffer[] = [];
-  private startMs = -1;
-  private discontinuity = false;
+  /** The segment being cut: its mark and first media time; undefined until a mark arrives. */
+  private current: { mark: FragmentMark; startMs: number } | undefined;
   private ended = false;
   private waiters: Array<() => void> = [];
   private readonly unsubscribe: () => void;
@@ -72,51 +69,50 @@ export class TsSegmenter implements HubListener {
   }
 
   onPacket(p: Packet): void {
-    if (!this.muxer || !this.selection.ids.has(p.trackId)) return;
-    const isKey = p.keyframe && p.trackId === this.selection.syncTrackId;
-    if (isKey && this.startMs >= 0 && p.timeMs - this.startMs >= TARGET_SEGMENT_MS) this.cut(p.timeMs);
-    if (this.startMs < 0) {
-      if (!isKey) return; // a segment starts with a keyframe (and the muxer's PAT/PMT)
-      this.startMs = p.timeMs;
+    if (!this.muxer) return;
+    // A mark on any track (the sync track may not be in this variant) starts the next segment.
+    if (p.fragment) {
+      if (this.current) this.cut(p.timeMs);
+      this.current = { mark: p.fragment, startMs: p.timeMs };
     }
+    if (!this.current || !this.selection.ids.has(p.trackId)) return;
     this.chunks.push(this.muxer.mux(p));
   }
 
   onTracks(tracks: readonly Track[]): void {
-    if (this.startMs >= 0 && this.hub.lastMs > this.startMs) this.cut(this.hub.lastMs);
+    if (this.current && this.hub.lastMs > this.current.startMs) this.cut(this.hub.lastMs);
     this.chunks = [];
-    this.startMs = -1;
+    this.current = undefined;
     this.selection = this.select(tracks);
     this.muxer = this.makeMuxer();
-    this.discontinuity = true;
   }
 
   onEnd(): void {
-    if (this.startMs >= 0 && this.hub.lastMs > this.startMs) this.cut(this.hub.lastMs);
+    if (this.current && this.hub.lastMs > this.current.startMs) this.cut(this.hub.lastMs);
+    this.current = undefined;
     this.ended = true;
     this.wake();
   }
 
   private cut(endMs: number): void {
-    const sequence = this.nextSequence++;
+    const { mark, startMs } = this.current!;
+    this.current = undefined;
+    const previous = this.segments[this.segments.length - 1];
+    const data = Buffer.concat(this.chunks);
     this.segments.push({
-      sequence,
-      startMs: this.startMs,
-      durationMs: endMs - this.startMs,
-      uri: `${this.startMs}_${endMs}.ts`,
-      discontinuity: this.discontinuity || undefined,
-      programDateTimeMs: Date.now() - Math.max(0, this.hub.lastMs - this.startMs),
+      sequence: mark.index,
+      startMs,
+      durationMs: endMs - startMs,
+      uri: `${startMs}_${endMs}.ts`,
+      discontinuity: (previous && previous.epoch !== mark.epoch) || undefined,
+      epoch: mark.epoch,
+      programDateTimeMs: this.hub.unixZeroMs + startMs,
       // one copy per segment, shared by every viewer
-      data: Buffer.concat(this.chunks),
+      data,
+      bytes: data.length,
     });
-    this.discontinuity = false;
     this.chunks = [];
-    this.startMs = -1;
-    // keep what the stream's DVR window keeps (and a hard bound)
-    const firstMs = this.hub.firstMs;
-    while (this.segments.length > MAX_SEGMENTS || (this.segments.length > 3 && firstMs >= 0 && this.segments[0]!.startMs + this.segments[0]!.durationMs < firstMs)) {
-      if (this.segments.shift()!.discontinuity) this.discontinuitySequence++;
-    }
+    trimSegments(this.segments, this.hub.firstMs);
     this.wake();
   }
 
@@ -137,11 +133,9 @@ export class TsSegmenter implements HubListener {
   }
 
   playlist(query: string): string {
-    const segments = this.segments.map(({ data: _data, ...s }) => s);
-    return mediaPlaylist(
-      { segments, nextSequence: this.nextSequence, discontinuitySequence: this.discontinuitySequence, ended: this.ended },
-      { query },
-    );
+    const segments = this.segments.map(({ data: _data, epoch: _epoch, bytes: _bytes, ...s }) => s);
+    const first = this.segments[0];
+    return mediaPlaylist({ segments, nextSequence: this.current?.mark.index ?? 0, discontinuitySequence: first?.epoch ?? 0, ended: this.ended }, { query });
   }
 
   segment(uri: string): Buffer | undefined {

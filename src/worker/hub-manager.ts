@@ -132,7 +132,7 @@ export class HubManager {
     const claim = this.registry.lookup(name);
     if (!claim) return;
     this.log.info(`relaying ${name} from worker ${claim.worker}`);
-    e.hub.attachSource();
+    e.hub.attachSource('relay');
     e.relay = this.connectRelay(claim, e.hub, (reason, streamEnded) => {
       e.relay = undefined;
       if (this.entries.get(name) !== e || e.hub.isEnded) return;

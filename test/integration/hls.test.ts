@@ -93,6 +93,30 @@ describe('HLS (TS segments)', { timeout: 120_000 }, () => {
       assert.match(await mpd.text(), /<MPD[^>]+type="dynamic"[\s\S]*<SegmentTimeline>/);
       assert.ok(info.source.some((x) => x.type === 'dash/video/mp4'), 'the stream info lists DASH');
 
+      // Every worker lists the same segments under the same numbers and times, so a player's
+      // requests may land on any of them (a new connection each time reaches either worker).
+      const seen = new Map<string, string>();
+      const firsts = new Set<number>();
+      for (const url of ['/hls/live+hls/0_1/index.m3u8', '/cmaf/live+hls/0_1/index.m3u8']) {
+        for (let i = 0; i < 10; i++) {
+          const text = await httpGet(haze.httpUrl(url), { Connection: 'close' });
+          let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1]);
+          firsts.add(msn);
+          let pdt = '';
+          for (const line of text.split('\n')) {
+            if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = line;
+            if (line && !line.startsWith('#')) {
+              const key = `${url} ${line}`;
+              const value = `${msn} ${pdt}`;
+              assert.equal(seen.get(key) ?? value, value, `${line} is segment ${seen.get(key)} elsewhere, ${value} here`);
+              seen.set(key, value);
+              msn++;
+            }
+          }
+        }
+      }
+      assert.ok(seen.size > 4, 'segments were compared');
+
       const gone = await fetch(haze.httpUrl('/hls/live+hls/0_1/1_2.ts'));
       assert.equal(gone.status, 404);
       assert.equal((await fetch(haze.httpUrl('/hls/nosuchstream/index.m3u8'))).status, 404);

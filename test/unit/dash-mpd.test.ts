@@ -110,6 +110,7 @@ test('dynamic MPD: exact text', () => {
       '      </Representation>',
       '    </AdaptationSet>',
       '  </Period>',
+      '  <UTCTiming schemeIdUri="urn:mpeg:dash:utc:direct:2014" value="2026-01-01T00:00:17.500Z"/>',
       '</MPD>',
       '',
     ].join('\n'),

@@ -54,6 +54,12 @@ export interface MpdOptions {
   /** Overrides of the URL templates. */
   mediaTemplate?: string;
   initTemplate?: string;
+  /**
+   * Dynamic only: the server's clock as UTCTiming `urn:mpeg:dash:utc:direct:2014` (§5.8.5.7)
+   * at this time (ms since epoch), so players sync to the server instead of a time service
+   * of their own choosing. Default: publishTimeMs.
+   */
+  utcTimeMs?: number;
 }
 
 /** XML attribute/text escaping (XML 1.0 §2.4, §3.3.3). Control characters are refused. */
@@ -197,6 +203,9 @@ export function mpd(reps: readonly DashRepresentation[], opts: MpdOptions): stri
     }
     lines.push('    </AdaptationSet>');
   }
-  lines.push('  </Period>', '</MPD>');
+  lines.push('  </Period>');
+  // UTCTiming follows the Periods in the MPD type's sequence.
+  if (!opts.ended) lines.push(`  <UTCTiming${attrs([['schemeIdUri', 'urn:mpeg:dash:utc:direct:2014'], ['value', isoDate(opts.utcTimeMs ?? opts.publishTimeMs)]])}/>`);
+  lines.push('</MPD>');
   return lines.join('\n') + '\n';
 }

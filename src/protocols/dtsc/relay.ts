@@ -2,15 +2,18 @@
 // `play` (a DTSC header, then DTP2 packets from the newest keyframe on, a new header whenever
 // the tracks change) and `status`; another worker plays from it into a local relay hub, so
 // its N viewers cost one copy. Framing and commands follow reference §2.6 (DTCM commands, `hi`
-// on accept); over TCP the same code is the origin-edge `dtsc://` relay.
+// on accept); over TCP the same code is the origin-edge `dtsc://` relay. Between workers two
+// commands of Haze's own keep the segmented outputs identical everywhere: `clock` (the source's
+// wall clock of media time 0) before the first packet, and `fragment` (the segment start mark of the
+// packet that follows).
 
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { getText } from '../../containers/dtsc/dtmi.js';
+import { getNumber, getText } from '../../containers/dtsc/dtmi.js';
 import { DtscFrameReader, encodeDtcm, encodeDtp2 } from '../../containers/dtsc/packets.js';
 import { readDtscHeader, writeDtscHeader, type DtscTrack } from '../../containers/dtsc/header.js';
 import type { HubListener, StreamHub } from '../../hub/stream-hub.js';
-import type { Packet, Track } from '../../media/types.js';
+import type { FragmentMark, Packet, Track } from '../../media/types.js';
 import { errorText } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { HAZE_VERSION } from '../../util/version.js';
@@ -69,10 +72,20 @@ export function serveDtscSocket(socket: net.Socket, opts: DtscServeOptions): voi
           return;
         }
         send(headerFrame(hub.tracks));
-        for (const p of hub.packetsFromLatestKey()) send(encodeDtp2(p));
+        let clockSent = false;
+        const sendPacket = (p: Packet): void => {
+          // the clock is fixed by the source's first packet: it goes before the first one relayed
+          if (!clockSent && hub.hasClock) {
+            send(encodeDtcm({ cmd: 'clock', unixzero: hub.unixZeroMs }));
+            clockSent = true;
+          }
+          if (p.fragment) send(encodeDtcm({ cmd: 'fragment', index: p.fragment.index, epoch: p.fragment.epoch }));
+          send(encodeDtp2(p));
+        };
+        for (const p of hub.packetsFromLatestKey()) sendPacket(p);
         const listener: HubListener = {
           onTracks: (tracks) => send(headerFrame(tracks)),
-          onPacket: (p) => send(encodeDtp2(p)),
+          onPacket: sendPacket,
           onEnd: (reason) => {
             // `end` (not `error`): the stream itself is over, the relay did not fail
             send(encodeDtcm({ cmd: 'end', msg: reason }));
@@ -95,6 +108,7 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
   const reader = new DtscFrameReader();
   let ended = false;
   let known = new Map<number, Track>();
+  let mark: FragmentMark | undefined;
   const finish = (reason: string, streamEnded = false): void => {
     if (ended) return;
     ended = true;
@@ -114,10 +128,15 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
           for (const t of next.values()) hub.setTrack(t);
           known = next;
         } else if (f.kind === 'packet') {
-          hub.push(f.packet as Packet);
+          const packet = f.packet as Packet;
+          if (mark) packet.fragment = mark;
+          mark = undefined;
+          hub.push(packet);
         } else {
           const cmd = getText(f.command, 'cmd');
           if (cmd === 'error' || cmd === 'end') finish(getText(f.command, 'msg') ?? cmd, cmd === 'end');
+          else if (cmd === 'clock') hub.setUnixZero(getNumber(f.command, 'unixzero') ?? -1);
+          else if (cmd === 'fragment') mark = { index: getNumber(f.command, 'index') ?? 0, epoch: getNumber(f.command, 'epoch') ?? 0 };
         }
       }
     } catch (err) {
