@@ -13,6 +13,7 @@ import { progressiveRoute } from '../outputs/progressive-route.js';
 import { hlsTsRoute } from '../outputs/hls-ts.js';
 import { cmafRoute } from '../outputs/cmaf.js';
 import { streamInfoRoute } from '../outputs/stream-info-route.js';
+import { playerRoute } from '../outputs/player-route.js';
 import { errorText } from '../util/errors.js';
 import { log, setProcessName } from '../util/log.js';
 import { ensureRunDirs, pidFile, runPaths, workerSocketPath } from '../util/run-dir.js';
@@ -95,7 +96,7 @@ export async function runWorker(index: number): Promise<void> {
   const ports: { http: number; rtmp?: number } = { http: 8080 };
   const infoRoute = streamInfoRoute({ isConfigured: (name) => hubs.isConfigured(name), onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0), ports: () => ports });
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
-  const http = createMediaServer([infoRoute, hlsTsRoute({ forViewer }), cmafRoute({ forViewer }), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const http = createMediaServer([infoRoute, playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute({ forViewer }), cmafRoute({ forViewer }), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);
