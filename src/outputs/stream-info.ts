@@ -12,6 +12,7 @@ import { dtscTrackIdentifier, DTSH_VERSION } from '../containers/dtsc/header.js'
 import { FLV_CAPABILITY } from './flv-writer.js';
 import { TS_CAPABILITY } from './ts-writer.js';
 import { MP4_CAPABILITY, WEBM_CAPABILITY } from './container-writers.js';
+import { AAC_CAPABILITY, MP3_CAPABILITY, OGG_CAPABILITY, WAV_CAPABILITY } from './audio-writers.js';
 
 export interface OutputInfo {
   /** MistServer connector name. */
@@ -90,6 +91,22 @@ export const OUTPUTS: readonly OutputInfo[] = [
     codecs: WEBM_CAPABILITY.codecs,
     singlePerType: true,
   },
+  // audio-only outputs, one track each (MistServer's types; Ogg is live here, so audio/ogg)
+  ...(
+    [
+      ['OGG', 'html5/audio/ogg', 8, 'ogg', OGG_CAPABILITY],
+      ['MP3', 'html5/audio/mp3', 8, 'mp3', MP3_CAPABILITY],
+      ['AAC', 'html5/audio/aac', 8, 'aac', AAC_CAPABILITY],
+      ['WAV', 'html5/audio/wav', 1, 'wav', WAV_CAPABILITY],
+    ] as const
+  ).map(([connector, type, priority, ext, capability]): OutputInfo => ({
+    connector,
+    type,
+    priority,
+    url: (name) => `/${pathName(name)}.${ext}`,
+    codecs: capability.codecs,
+    singlePerType: true,
+  })),
   {
     connector: 'FLV',
     type: 'flash/7',

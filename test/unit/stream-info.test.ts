@@ -136,6 +136,10 @@ test('OUTPUTS lists what Haze serves now', () => {
     ['CMAF', 'dash/video/mp4', 8],
     ['MP4', 'html5/video/mp4', 9],
     ['EBML', 'html5/video/webm', 9],
+    ['OGG', 'html5/audio/ogg', 8],
+    ['MP3', 'html5/audio/mp3', 8],
+    ['AAC', 'html5/audio/aac', 8],
+    ['WAV', 'html5/audio/wav', 1],
     ['FLV', 'flash/7', 5],
     ['HTTPTS', 'html5/video/mpeg', 1],
     ['RTMP', 'flash/10', 7],
@@ -189,4 +193,14 @@ test('infoScript: runs, assigns, and a hostile name cannot break out of <script>
   const ctx2 = { mistvideo: { other: 1 } as Record<string, unknown> };
   vm.runInNewContext(infoScript('s', { a: 1 }), ctx2);
   assert.deepEqual(JSON.parse(JSON.stringify(ctx2.mistvideo)), { other: 1, s: { a: 1 } });
+});
+
+test('an audio-only stream lists the audio outputs its codec fits', () => {
+  const mp3: StreamInfoTrack = { type: 'audio', id: 1, codec: 'MP3', init: Buffer.alloc(0), bps: 16000, lang: 'und', rate: 44100, channels: 2, size: 16 };
+  const info = streamInfo({ name: 'radio', tracks: [mp3], live: true, online: true, base }) as { height: number; source: Array<{ type: string; url: string }> };
+  const types = info.source.map((x) => x.type);
+  assert.equal(info.height, 20);
+  assert.ok(types.includes('html5/audio/mp3'));
+  assert.ok(info.source.some((x) => x.url === 'http://example.com:8080/radio.mp3'));
+  assert.ok(!types.includes('html5/audio/aac') && !types.includes('html5/audio/wav') && !types.includes('html5/audio/ogg'), types.join(' '));
 });

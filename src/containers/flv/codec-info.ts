@@ -2,6 +2,8 @@
 // headers when onMetaData does not give them. The parsing is media/'s (avcC/SPS, hvcC/SPS, ASC,
 // MPEG audio / AC-3 headers, OpusHead); the one reader here is FLV's own:
 // - FLAC "fLaC" + STREAMINFO, RFC 9639 §8.2 (the enhanced-FLV FLAC SequenceStart).
+// - Linear PCM, FLV v10.1 E.4.2.1: SoundFormat 0 (platform endian) / 3 (little-endian), the
+//   rate in SoundRate (5.5/11/22/44 kHz), 8 or 16 bits in SoundSize, mono/stereo in SoundType.
 // Each function returns undefined on a header it cannot interpret instead of throwing: these
 // only refine track fields, they never decide whether a stream is usable.
 
@@ -11,6 +13,7 @@ import { parseAvcC, parseH264Sps } from '../../media/h264.js';
 import { parseHevcSps, parseHvcC } from '../../media/hevc.js';
 import { aacChannelCount, ascOutputRate, parseAsc } from '../../media/aac.js';
 import { OPUS_SAMPLE_RATE, parseAc3Header, parseMpegAudioHeader, parseOpusHead, type AudioParams } from '../../media/audio-headers.js';
+import { convertPcmByteOrder } from '../wav/pcm.js';
 
 export type { AudioParams };
 
@@ -87,4 +90,25 @@ export function parseFlacHeader(data: Uint8Array): AudioParams | undefined {
   const rate = (data[o]! << 12) | (data[o + 1]! << 4) | (data[o + 2]! >> 4);
   const channels = ((data[o + 2]! >> 1) & 7) + 1;
   return rate > 0 ? { rate, channels } : undefined;
+}
+
+export interface PcmParams extends AudioParams {
+  /** Bits per sample. */
+  size: 8 | 16;
+}
+
+const FLV_RATES = [5512, 11025, 22050, 44100];
+
+/** Rate, channels and sample size of FLV linear PCM from the first byte of the audio tag body. */
+export function flvPcmParams(soundFlags: number): PcmParams {
+  return { rate: FLV_RATES[(soundFlags >> 2) & 3]!, channels: (soundFlags & 1) + 1, size: soundFlags & 2 ? 16 : 8 };
+}
+
+/**
+ * FLV PCM samples in Haze's layout (signed big-endian, as DTSC and MistServer hold PCM). FLV
+ * stores them little-endian, 8-bit unsigned. SoundFormat 0 says "platform endian"; it is read
+ * as little-endian too, as Flash Player (x86) and ffmpeg's demuxer on x86 do.
+ */
+export function flvPcmData(data: Buffer, size: number): Buffer {
+  return convertPcmByteOrder(data, size);
 }

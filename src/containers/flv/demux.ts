@@ -16,7 +16,7 @@ import type { AudioCodec, AudioTrack, Packet, Track, VideoCodec, VideoTrack } fr
 import { ByteReader } from '../../util/bytes.js';
 import { HazeError } from '../../util/errors.js';
 import { amf0Get, amf0String, decodeAmf0, type Amf0Value } from '../amf/amf0.js';
-import { audioConfigParams, audioFrameParams, videoParams, type AudioParams } from './codec-info.js';
+import { audioConfigParams, audioFrameParams, flvPcmData, flvPcmParams, videoParams, type AudioParams } from './codec-info.js';
 import { FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_TAG_VIDEO, readFlvTags } from './tags.js';
 
 // ---- enums and FourCCs (shared with mux.ts) ----------------------------------------------------
@@ -56,7 +56,9 @@ export const AUDIO_CODEC_FOURCC: Readonly<Partial<Record<AudioCodec, string>>> =
 /** Legacy CodecID 7 (AVC) and SoundFormat values. */
 export const FLV_CODEC_AVC = 7;
 export const FLV_CODEC_HEVC_LEGACY = 12;
+export const FLV_SOUND_PCM = 0;
 export const FLV_SOUND_MP3 = 2;
+export const FLV_SOUND_PCM_LE = 3;
 export const FLV_SOUND_ALAW = 7;
 export const FLV_SOUND_ULAW = 8;
 export const FLV_SOUND_EX_HEADER = 9;
@@ -380,6 +382,11 @@ export class FlvDemuxer {
         const p = audioFrameParams('MP3', data) ?? { rate: format === FLV_SOUND_MP3_8K ? 8000 : flagRate, channels: flagChannels };
         return this.audioFrame('MP3', timestampMs, data, p);
       }
+      case FLV_SOUND_PCM:
+      case FLV_SOUND_PCM_LE: {
+        const p = flvPcmParams(b0);
+        return this.audioFrame('PCM', timestampMs, flvPcmData(r.bytes(r.remaining), p.size), p);
+      }
       case FLV_SOUND_ALAW:
       case FLV_SOUND_ULAW:
         // G.711 in FLV is 8 kHz by definition; the rate flags are not meaningful for it.
@@ -437,7 +444,7 @@ export class FlvDemuxer {
     return { track: t };
   }
 
-  private makeAudio(codec: AudioCodec, init: Buffer, p: AudioParams | undefined): AudioTrack {
+  private makeAudio(codec: AudioCodec, init: Buffer, p: (AudioParams & { size?: number }) | undefined): AudioTrack {
     const t: AudioTrack = {
       type: 'audio',
       id: this.audioTrackId,
@@ -447,13 +454,13 @@ export class FlvDemuxer {
       lang: 'und',
       rate: p?.rate ?? 0,
       channels: p?.channels ?? 0,
-      size: codec === 'ALAW' || codec === 'ULAW' ? 8 : 16,
+      size: p?.size ?? (codec === 'ALAW' || codec === 'ULAW' ? 8 : 16),
     };
     this.applyAudioMeta(t, true);
     return t;
   }
 
-  private audioFrame(codec: AudioCodec, timeMs: number, data: Buffer, params?: AudioParams): FlvAudioResult {
+  private audioFrame(codec: AudioCodec, timeMs: number, data: Buffer, params?: AudioParams & { size?: number }): FlvAudioResult {
     let track: AudioTrack | undefined;
     const cur = this.audio;
     if (!cur || cur.codec !== codec) {
@@ -462,9 +469,9 @@ export class FlvDemuxer {
       const p = params ?? audioFrameParams(codec, data);
       track = this.makeAudio(codec, Buffer.alloc(0), p ?? (codec === 'opus' ? { rate: 48000, channels: 2 } : undefined));
       this.audio = track;
-    } else if (params && (params.rate !== cur.rate || params.channels !== cur.channels) && cur.init.length === 0) {
-      // Header-described codecs (MP3, G.711): a change of rate or mode is a new track definition.
-      track = { ...cur, rate: params.rate, channels: params.channels };
+    } else if (params && (params.rate !== cur.rate || params.channels !== cur.channels || (params.size ?? cur.size) !== cur.size) && cur.init.length === 0) {
+      // Header-described codecs (MP3, G.711, PCM): a change of rate or mode is a new track definition.
+      track = { ...cur, rate: params.rate, channels: params.channels, size: params.size ?? cur.size };
       this.audio = track;
     }
     const packet: Packet = { trackId: this.audioTrackId, timeMs, offsetMs: 0, keyframe: true, data };
