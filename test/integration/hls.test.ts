@@ -58,7 +58,16 @@ describe('HLS (TS segments)', { timeout: 120_000 }, () => {
       assert.equal(segRes.status, 200);
       assert.match(segRes.headers.get('cache-control') ?? '', /max-age/);
       const segFile = path.join(dir, 'seg.ts');
-      fs.writeFileSync(segFile, Buffer.from(await segRes.arrayBuffer()));
+      const segBytes = Buffer.from(await segRes.arrayBuffer());
+      fs.writeFileSync(segFile, segBytes);
+      // byte ranges of a segment (one TS packet here), HEAD without a body
+      const part = await fetch(haze.httpUrl(`/hls/live+hls/0_1/${durations[0]!.uri}`), { headers: { Range: 'bytes=188-375' } });
+      assert.equal(part.status, 206);
+      assert.equal(part.headers.get('content-range'), `bytes 188-375/${segBytes.length}`);
+      assert.deepEqual(Buffer.from(await part.arrayBuffer()), segBytes.subarray(188, 376));
+      const headRes = await fetch(haze.httpUrl(`/hls/live+hls/0_1/${durations[0]!.uri}`), { method: 'HEAD' });
+      assert.equal(headRes.headers.get('content-length'), String(segBytes.length));
+      assert.equal((await headRes.arrayBuffer()).byteLength, 0);
       const packets = JSON.parse((await runOk('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_packets', '-show_entries', 'packet=flags', '-of', 'json', segFile])).toString()) as { packets: Array<{ flags: string }> };
       assert.ok(packets.packets[0]?.flags.startsWith('K'), 'the segment starts with a keyframe');
 

@@ -128,6 +128,27 @@ export function sendSimple(res: http.ServerResponse, status: number, body: strin
   res.end(head ? undefined : buf);
 }
 
+/**
+ * A single `Range: bytes=...` (RFC 9110 §14.1.2) as inclusive offsets into a body of `size`
+ * bytes; undefined to send the whole body (no header, several ranges or another unit),
+ * 'unsatisfiable' for a range that starts past the end.
+ */
+export function byteRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return undefined;
+  if (m[1] === '') {
+    // the last N bytes
+    const n = Number(m[2]);
+    if (n === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  if (start >= size) return 'unsatisfiable';
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  return end < start ? undefined : { start, end };
+}
+
 function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head: boolean): MediaResponder {
   const closers: Array<() => void> = [];
   let closed = false;
@@ -142,6 +163,24 @@ function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head
   return {
     send(status, headers, body) {
       const buf = typeof body === 'string' ? Buffer.from(body) : body;
+      // Byte ranges of complete media bodies (segments, parts, init segments, scripts).
+      if (status === 200 && Buffer.isBuffer(body) && !headers['Content-Encoding']) {
+        const range = byteRange(req.headers.range, buf.length);
+        if (range === 'unsatisfiable') {
+          res.writeHead(416, { ...CORS_HEADERS, 'Content-Range': `bytes */${buf.length}`, 'Content-Length': '0' });
+          res.end();
+          return;
+        }
+        const ranged = { ...CORS_HEADERS, 'Accept-Ranges': 'bytes', ...headers };
+        if (range) {
+          res.writeHead(206, { ...ranged, 'Content-Range': `bytes ${range.start}-${range.end}/${buf.length}`, 'Content-Length': String(range.end - range.start + 1) });
+          res.end(head ? undefined : buf.subarray(range.start, range.end + 1));
+          return;
+        }
+        res.writeHead(200, { ...ranged, 'Content-Length': String(buf.length) });
+        res.end(head ? undefined : buf);
+        return;
+      }
       res.writeHead(status, { ...CORS_HEADERS, 'Content-Length': String(buf.length), ...headers });
       res.end(head ? undefined : buf);
     },
