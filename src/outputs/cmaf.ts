@@ -2,8 +2,8 @@
 // EXT-X-PART, §4.4.5.2 EXT-X-PRELOAD-HINT, §6.2.5.2 blocking reload, §6.2.5.1 delta updates)
 // and DASH (ISO/IEC 23009-1 §5.3.9.6 SegmentTimeline, `$RepresentationID$/chunk_$Time$.m4s`).
 //
-//   /cmaf/NAME/index.m3u8                 multivariant playlist (one variant per video track,
-//                                          with the first audio track muxed in)
+//   /cmaf/NAME/index.m3u8                 multivariant playlist (hls-variants.ts: one variant per
+//                                          video track, audio muxed in or grouped)
 //   /cmaf/NAME/V_A/index.m3u8             media playlist (V, A: track indexes, empty for none)
 //   /cmaf/NAME/V_A/init.m4s               init segment of the variant's tracks
 //   /cmaf/NAME/V_A/chunk_<startMs>.m4s    a segment (~1.9 s, starts at a keyframe)
@@ -18,7 +18,7 @@
 
 import { initSegment, mp4Supports } from '../containers/mp4/init.js';
 import { FragmentWriter, type FragmentGroup } from '../containers/mp4/fragment.js';
-import { isReady, isTooFarAhead, mediaPlaylist, multivariantPlaylist, parseBlockingRequest, targetDurationS, type HlsVariant } from '../containers/hls/playlist.js';
+import { isReady, isTooFarAhead, mediaPlaylist, multivariantPlaylist, parseBlockingRequest, renditionReportFor, targetDurationS } from '../containers/hls/playlist.js';
 import type { HlsPart, SegmentIndex } from '../containers/hls/segment-index.js';
 import { mpd, type DashRepresentation } from '../containers/dash/mpd.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
@@ -30,6 +30,7 @@ import { resolveStream } from './play.js';
 import { selectTracks, type FormatCapability } from './track-select.js';
 import { HubScoped } from './hub-scoped.js';
 import { trimSegments, type WindowSegment } from './segment-window.js';
+import { playlistUris, variantPlan, type VariantPlan } from './hls-variants.js';
 
 /** MistServer's fragment target: segments are cut at the first sync keyframe after this. */
 export const CMAF_SEGMENT_TARGET_MS = 1900;
@@ -390,16 +391,19 @@ function supported(t: Track, type: 'video' | 'audio'): boolean {
   return t.type === type && CMAF_CAPABILITY.codecs[type]!.includes(t.codec) && mp4Supports(t);
 }
 
-/** One variant per video track (with the first audio track); audio only when there is no video. */
-function variants(hub: StreamHub): HlsVariant[] {
-  const tracks = hub.tracks;
-  const idx = (t: Track): number => tracks.indexOf(t);
-  const video = tracks.filter((t) => supported(t, 'video'));
-  const audio = tracks.find((t) => supported(t, 'audio'));
-  const bandwidthBps = hub.bitrateBps();
-  const bw = bandwidthBps > 0 ? { bandwidthBps } : {};
-  if (video.length === 0) return audio ? [{ uri: `_${idx(audio)}/index.m3u8`, tracks: [audio], ...bw }] : [];
-  return video.map((v) => ({ uri: `${idx(v)}_${audio ? idx(audio) : ''}/index.m3u8`, tracks: audio ? [v, audio] : [v], ...bw }));
+function hlsPlan(hub: StreamHub): VariantPlan {
+  return variantPlan(hub.tracks, (t) => (t.type === 'video' || t.type === 'audio') && supported(t, t.type), hub.bitrateBps());
+}
+
+/**
+ * The other media playlists of the stream (rendition key `V_A`) with their segmenter when one
+ * runs; a rendition nobody plays reports this one's position (the segments are numbered alike).
+ */
+function otherRenditions(hub: StreamHub, key: string): Array<[string, CmafSegmenter | undefined]> {
+  return playlistUris(hlsPlan(hub))
+    .map((uri) => uri.slice(0, -'/index.m3u8'.length))
+    .filter((k) => k !== key)
+    .map((k) => [k, segmenters.peek(hub, k)]);
 }
 
 function dashManifest(seg: CmafSegmenter, hub: StreamHub, query: string | undefined): string {
@@ -457,9 +461,9 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
     };
 
     if (top?.[1] === 'm3u8') {
-      const list = variants(hub);
-      if (list.length === 0) return text(415, `No track of ${name} fits CMAF\n`);
-      res.send(200, { 'Content-Type': PLAYLIST_TYPE, 'Cache-Control': NO_CACHE, 'X-Haze-Session': session }, multivariantPlaylist(list, [], { version: 7, ...(query ? { query } : {}) }));
+      const plan = hlsPlan(hub);
+      if (plan.variants.length === 0) return text(415, `No track of ${name} fits CMAF\n`);
+      res.send(200, { 'Content-Type': PLAYLIST_TYPE, 'Cache-Control': NO_CACHE, 'X-Haze-Session': session }, multivariantPlaylist(plan.variants, plan.audioGroups, { version: 7, ...(query ? { query } : {}) }));
       return true;
     }
 
@@ -507,10 +511,12 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
       }
       const lowLatency = req.headers['x-mist-llhls'] !== '0';
       const canSkipUntilMs = 6000 * targetDurationS(seg.segments);
-      const body = mediaPlaylist(seg.index(), {
+      const index = seg.index();
+      const renditionReports = lowLatency ? otherRenditions(hub, `${h[1]}_${h[2]}`).map(([key, other]) => renditionReportFor(`../${key}/index.m3u8`, other?.index() ?? index)) : [];
+      const body = mediaPlaylist(index, {
         initUri: 'init.m4s',
         ...(query ? { query } : {}),
-        ...(lowLatency ? { lowLatency: { partTargetMs: CMAF_PART_TARGET_MS, canSkipUntilMs }, skip: directives.skip !== undefined } : {}),
+        ...(lowLatency ? { lowLatency: { partTargetMs: CMAF_PART_TARGET_MS, canSkipUntilMs, renditionReports }, skip: directives.skip !== undefined } : {}),
         independentSegments: true,
       });
       res.send(200, { 'Content-Type': PLAYLIST_TYPE, 'Cache-Control': NO_CACHE, 'X-Haze-Session': session }, body);

@@ -1,5 +1,5 @@
 // HLS with MPEG-TS segments, MistServer's URLs (reference §6.3): `/hls/NAME/index.m3u8` is the
-// multivariant playlist (one variant per video track, with the first audio track),
+// multivariant playlist (hls-variants.ts: one variant per video track, audio muxed in or grouped),
 // `/hls/NAME/V_A/index.m3u8` a media playlist (V, A: track indexes, empty for none) and
 // `/hls/NAME/V_A/START_END.ts` its segments. A segmenter per stream and variant cuts the
 // feed where the hub marks segment starts (keyframes about 1.9 s apart, MistServer's fragment
@@ -8,7 +8,7 @@
 // starts from the whole DVR window and keeps segments as long as the stream's buffer does.
 
 import { TsMuxer } from '../containers/ts/mux.js';
-import { mediaPlaylist, multivariantPlaylist, type HlsVariant } from '../containers/hls/playlist.js';
+import { mediaPlaylist, multivariantPlaylist } from '../containers/hls/playlist.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
 import type { FragmentMark, Packet, Track } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
@@ -18,6 +18,7 @@ import { selectTracks } from './track-select.js';
 import { TS_CAPABILITY } from './ts-writer.js';
 import { HubScoped } from './hub-scoped.js';
 import { trimSegments, type WindowSegment } from './segment-window.js';
+import { variantPlan } from './hls-variants.js';
 
 /** A segmenter nobody asked for in this long stops. */
 const IDLE_MS = 60_000;
@@ -161,17 +162,6 @@ function segmenter(hub: StreamHub, video: string, audio: string): TsSegmenter {
   return s;
 }
 
-/** One variant per video track (with the first audio track); audio only when there is no video. */
-function variants(hub: StreamHub): HlsVariant[] {
-  const tracks = hub.tracks;
-  const idx = (t: Track): number => tracks.indexOf(t);
-  const video = tracks.filter((t) => t.type === 'video' && TS_CAPABILITY.codecs.video!.includes(t.codec));
-  const audio = tracks.find((t) => t.type === 'audio' && TS_CAPABILITY.codecs.audio!.includes(t.codec));
-  const bandwidthBps = hub.bitrateBps();
-  if (video.length === 0) return audio ? [{ uri: `_${idx(audio)}/index.m3u8`, tracks: [audio], bandwidthBps }] : [];
-  return video.map((v) => ({ uri: `${idx(v)}_${audio ? idx(audio) : ''}/index.m3u8`, tracks: audio ? [v, audio] : [v], bandwidthBps }));
-}
-
 export interface HlsDeps {
   forViewer(name: string): Promise<StreamHub>;
 }
@@ -188,12 +178,12 @@ export function hlsTsRoute(deps: HlsDeps): MediaRoute {
     const tkn = req.query.get('tkn');
     const query = tkn ? `tkn=${encodeURIComponent(tkn)}` : undefined;
     if (m[2] === undefined) {
-      const list = variants(hub);
-      if (list.length === 0) {
+      const plan = variantPlan(hub.tracks, (t) => TS_CAPABILITY.codecs[t.type]?.includes(t.codec) === true, hub.bitrateBps());
+      if (plan.variants.length === 0) {
         res.send(415, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session }, `No track of ${name} fits HLS\n`);
         return true;
       }
-      res.send(200, { ...PLAYLIST_HEADERS, 'X-Haze-Session': session }, multivariantPlaylist(list, [], query ? { query } : {}));
+      res.send(200, { ...PLAYLIST_HEADERS, 'X-Haze-Session': session }, multivariantPlaylist(plan.variants, plan.audioGroups, query ? { query } : {}));
       return true;
     }
     const seg = segmenter(hub, m[2], m[3]!);

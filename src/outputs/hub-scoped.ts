@@ -7,6 +7,11 @@ import type { StreamHub } from '../hub/stream-hub.js';
 export class HubScoped<T> {
   private readonly byHub = new WeakMap<StreamHub, Map<string, T>>();
 
+  /** The object of `key` on `hub` if it exists, without making it. */
+  peek(hub: StreamHub, key: string): T | undefined {
+    return this.byHub.get(hub)?.get(key);
+  }
+
   /** The object of `key` on `hub`; `make` gets the function that removes it again. */
   get(hub: StreamHub, key: string, make: (forget: () => void) => T): T {
     let map = this.byHub.get(hub);

@@ -36,6 +36,8 @@ describe('CMAF output (fMP4 HLS, LL-HLS, DASH)', { timeout: 60_000 }, () => {
   const hub = new StreamHub('cmaf');
   /** small.flv once, then the end of the stream. */
   const endedHub = new StreamHub('ended');
+  /** small.flv once with its audio twice (a second language), still live. */
+  const multiHub = new StreamHub('multi');
   let server: http.Server;
   let base = '';
   let feeder: NodeJS.Timeout | undefined;
@@ -72,6 +74,15 @@ describe('CMAF output (fMP4 HLS, LL-HLS, DASH)', { timeout: 60_000 }, () => {
       }
     }, 10);
 
+    multiHub.attachSource();
+    for (const t of flv.tracks) multiHub.setTrack(t);
+    const audio = flv.tracks.find((t) => t.type === 'audio')!;
+    multiHub.setTrack({ ...audio, id: 99, lang: 'fra' });
+    for (const p of flv.packets) {
+      multiHub.push({ ...p });
+      if (p.trackId === audio.id) multiHub.push({ ...p, trackId: 99 });
+    }
+
     endedHub.attachSource();
     for (const t of flv.tracks) endedHub.setTrack(t);
     for (const p of flv.packets) endedHub.push({ ...p });
@@ -82,6 +93,7 @@ describe('CMAF output (fMP4 HLS, LL-HLS, DASH)', { timeout: 60_000 }, () => {
         forViewer: async (name) => {
           if (name === 'cmaf') return hub;
           if (name === 'ended') return endedHub;
+          if (name === 'multi') return multiHub;
           if (name === 'sleeping') throw new HazeError('HAZE_ERR_OFFLINE', 'Stream is offline');
           throw new HazeError('HAZE_ERR_NOT_FOUND', `Stream not found: ${name}`);
         },
@@ -94,6 +106,7 @@ describe('CMAF output (fMP4 HLS, LL-HLS, DASH)', { timeout: 60_000 }, () => {
   after(async () => {
     if (feeder) clearInterval(feeder);
     hub.end('test over');
+    multiHub.end('test over');
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
@@ -222,6 +235,24 @@ describe('CMAF output (fMP4 HLS, LL-HLS, DASH)', { timeout: 60_000 }, () => {
     assert.equal((await fetch(`${root}/ended/0_1/index.m3u8?_HLS_msn=99`)).status, 200);
     const xml = await (await fetch(`${root}/ended/index.mpd`)).text();
     assert.match(xml, /type="static"/);
+  });
+
+  it('several audio tracks: an audio group of their own playlists, rendition reports', async () => {
+    const multi = base.replace(/cmaf$/, 'multi');
+    const mv = await (await fetch(`${multi}/index.m3u8`)).text();
+    assert.match(mv, /#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="Audio 1",DEFAULT=YES,AUTOSELECT=YES,CHANNELS="\d",URI="_1\/index\.m3u8"/);
+    assert.match(mv, /#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aud",NAME="fra \(2\)",LANGUAGE="fra",DEFAULT=NO,AUTOSELECT=NO,CHANNELS="\d",URI="_2\/index\.m3u8"/);
+    assert.match(mv, /#EXT-X-STREAM-INF:[^\n]*CODECS="avc1\.[0-9a-f]+,mp4a\.40\.2",AUDIO="aud"\n0_\/index\.m3u8\n/);
+    const audio = await (await fetch(`${multi}/_2/index.m3u8`)).text();
+    const video = await (await fetch(`${multi}/0_/index.m3u8`)).text();
+    // the video playlist reports the audio renditions at its own numbering (the same marks)
+    const lastMsn = (text: string): number => Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1]) + (text.match(/^#EXTINF:/gm) ?? []).length - 1;
+    const report = /#EXT-X-RENDITION-REPORT:URI="\.\.\/_2\/index\.m3u8",LAST-MSN=(\d+)/.exec(video);
+    assert.ok(report, video);
+    assert.ok(/#EXT-X-RENDITION-REPORT:URI="\.\.\/_1\/index\.m3u8",LAST-MSN=\d+/.test(video), video);
+    assert.ok(Math.abs(Number(report[1]) - lastMsn(audio)) <= 1, `report ${report[1]} vs audio playlist ${lastMsn(audio)}`);
+    const probe = JSON.parse((await runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'json', `${multi}/_2/index.m3u8`], { timeoutMs: 20_000 })).toString()) as { streams: Array<{ codec_name: string }> };
+    assert.deepEqual(probe.streams.map((x) => x.codec_name), ['aac']);
   });
 
   it('DASH: a valid dynamic MPD that ffprobe reads as h264 + aac', async () => {
