@@ -427,6 +427,8 @@ function dashManifest(seg: CmafSegmenter, hub: StreamHub, query: string | undefi
 
 export interface CmafDeps {
   forViewer(name: string): Promise<StreamHub>;
+  /** The hub of a stream that ended lately (its playlists end with ENDLIST), if any. */
+  endedHub?(name: string): StreamHub | undefined;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -446,7 +448,7 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
     const dash = /^(\d{1,10})\/(init\.m4s|chunk_(\d{1,15})\.m4s)$/.exec(rest);
     if (!top && !hls && !dash) return false;
 
-    const stream = await resolveStream(m[1]!, req, res, deps.forViewer);
+    const stream = await resolveStream(m[1]!, req, res, deps.forViewer, deps.endedHub);
     if (!stream) return true;
     const { name, hub, session } = stream;
     const text = (status: number, body: string, extra: Record<string, string> = {}): true => {
@@ -507,7 +509,7 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
         const part = directives.part;
         if (isTooFarAhead(seg.index(), msn)) return text(400, `_HLS_msn=${msn} is too far beyond the live edge\n`);
         const ready = await seg.waitUntil(() => isReady(seg.index(), msn, part), seg.blockTimeoutMs());
-        if (!ready) return text(503, `msn ${msn}${part === undefined ? '' : ` part ${part}`} did not become available in time\n`, { 'Retry-After': '1' });
+        if (!ready && !seg.isEnded) return text(503, `msn ${msn}${part === undefined ? '' : ` part ${part}`} did not become available in time\n`, { 'Retry-After': '1' });
       }
       const lowLatency = req.headers['x-mist-llhls'] !== '0';
       const canSkipUntilMs = 6000 * targetDurationS(seg.segments);

@@ -164,6 +164,8 @@ function segmenter(hub: StreamHub, video: string, audio: string): TsSegmenter {
 
 export interface HlsDeps {
   forViewer(name: string): Promise<StreamHub>;
+  /** The hub of a stream that ended lately (its playlists end with ENDLIST), if any. */
+  endedHub?(name: string): StreamHub | undefined;
 }
 
 const PLAYLIST_HEADERS = { 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' };
@@ -172,7 +174,7 @@ export function hlsTsRoute(deps: HlsDeps): MediaRoute {
   return async (req, res) => {
     const m = /^\/hls\/([^/]+)\/(?:index\.m3u8|(\d*)_(\d*)\/(index\.m3u8|\d+_\d+\.ts))$/.exec(req.path);
     if (!m) return false;
-    const stream = await resolveStream(m[1]!, req, res, deps.forViewer);
+    const stream = await resolveStream(m[1]!, req, res, deps.forViewer, deps.endedHub);
     if (!stream) return true;
     const { name, hub, session } = stream;
     const tkn = req.query.get('tkn');

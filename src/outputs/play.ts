@@ -55,7 +55,14 @@ export interface ResolvedStream {
  * not (404 for names that are not configured, 503 with Retry-After for offline streams, both
  * with the session id) and returns undefined then.
  */
-export async function resolveStream(rawName: string, req: MediaRequest, res: MediaResponder, forViewer: (name: string) => Promise<StreamHub>): Promise<ResolvedStream | undefined> {
+export async function resolveStream(
+  rawName: string,
+  req: MediaRequest,
+  res: MediaResponder,
+  forViewer: (name: string) => Promise<StreamHub>,
+  /** Segmented outputs: the hub of a stream that just ended, answered from rather than waited for. */
+  endedHub?: (name: string) => StreamHub | undefined,
+): Promise<ResolvedStream | undefined> {
   const name = sanitizeStreamName(rawName);
   const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
   const refuse = (status: number, message: string): undefined => {
@@ -63,6 +70,8 @@ export async function resolveStream(rawName: string, req: MediaRequest, res: Med
     return undefined;
   };
   if (!name) return refuse(404, `Stream not found: invalid name ${JSON.stringify(rawName)}`);
+  const ended = endedHub?.(name);
+  if (ended) return { name, hub: ended, session };
   try {
     return { name, hub: await forViewer(name), session };
   } catch (err) {

@@ -23,16 +23,22 @@ export const ONLINE_WAIT_MS = 5_000;
 const RELAY_IDLE_MS = 10_000;
 /** Pause before looking for a stream's source again after its relay broke. */
 const RELAY_RETRY_MS = 500;
+/** How long a stream that ended stays visible to segmented outputs (their playlists end with ENDLIST). */
+const ENDED_VISIBLE_MS = 60_000;
 
 interface HubEntry {
   hub: Hub;
   local: boolean;
   relay: { close(): void } | undefined;
   idleTimer: NodeJS.Timeout | undefined;
+  /** Ended for lack of viewers (not because the stream ended). */
+  idle?: boolean;
 }
 
 export class HubManager {
   private readonly entries = new Map<string, HubEntry>();
+  /** Streams that ended lately, for endedHub. */
+  private readonly ended = new Map<string, Hub>();
 
   constructor(
     private readonly config: ConfigView,
@@ -62,6 +68,12 @@ export class HubManager {
     const entry: HubEntry = { hub, local: false, relay: undefined, idleTimer: undefined };
     hub.on('end', (reason) => {
       this.log.info(`stream ${name} ended: ${reason}`);
+      if (!entry.idle) {
+        this.ended.set(name, hub);
+        setTimeout(() => {
+          if (this.ended.get(name) === hub) this.ended.delete(name);
+        }, ENDED_VISIBLE_MS).unref();
+      }
       entry.relay?.close();
       if (entry.idleTimer) clearTimeout(entry.idleTimer);
       if (this.entries.get(name) === entry) this.entries.delete(name);
@@ -112,8 +124,20 @@ export class HubManager {
     const e = this.entry(name);
     if (!e.local && !e.relay) this.tryRelay(name, e);
     if (e.hub.online || (await e.hub.waitOnline(waitMs))) return e.hub;
-    if (e.hub.listenerCount === 0 && !e.local) e.hub.end('no viewers');
+    if (e.hub.listenerCount === 0 && !e.local) {
+      e.idle = true;
+      e.hub.end('no viewers');
+    }
     throw new HazeError('HAZE_ERR_OFFLINE', `Stream ${name} is offline`, { status: 503, fatal: true });
+  }
+
+  /**
+   * The hub of a stream that ended within the last minute and has no source now: segmented
+   * outputs answer from it (playlists with ENDLIST) instead of waiting for the stream.
+   */
+  endedHub(name: string): Hub | undefined {
+    const hub = this.ended.get(name);
+    return hub && !this.hasSource(name) ? hub : undefined;
   }
 
   /** Whether some worker has a publisher (or other source) for `name` right now. */
@@ -160,7 +184,10 @@ export class HubManager {
     if (e.idleTimer) clearTimeout(e.idleTimer);
     e.idleTimer = setTimeout(() => {
       e.idleTimer = undefined;
-      if (e.hub.listenerCount === 0 && !e.local) e.hub.end(`no viewers for ${RELAY_IDLE_MS / 1000} s`);
+      if (e.hub.listenerCount === 0 && !e.local) {
+        e.idle = true;
+        e.hub.end(`no viewers for ${RELAY_IDLE_MS / 1000} s`);
+      }
     }, RELAY_IDLE_MS);
     e.idleTimer.unref();
   }

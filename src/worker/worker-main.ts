@@ -96,7 +96,8 @@ export async function runWorker(index: number): Promise<void> {
   const ports: { http: number; rtmp?: number } = { http: 8080 };
   const infoRoute = streamInfoRoute({ isConfigured: (name) => hubs.isConfigured(name), onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0), ports: () => ports });
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
-  const http = createMediaServer([infoRoute, playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute({ forViewer }), cmafRoute({ forViewer }), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const segmented = { forViewer, endedHub: (name: string) => hubs.endedHub(name) };
+  const http = createMediaServer([infoRoute, playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);

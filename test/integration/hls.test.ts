@@ -11,10 +11,10 @@ import { exited, publishFile, startHaze, type HazeInstance } from './harness.js'
 
 const SOURCE = path.join(mistFixtures, 'small.flv');
 
-function httpGet(url: string, headers: Record<string, string>): Promise<string> {
+function httpGet(url: string, headers: Record<string, string>, agent?: http.Agent): Promise<string> {
   return new Promise((resolve, reject) => {
     http
-      .get(url, { headers }, (res) => {
+      .get(url, { headers, ...(agent ? { agent } : {}) }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
@@ -132,6 +132,38 @@ describe('HLS (TS segments)', { timeout: 120_000 }, () => {
     } finally {
       pub.kill('SIGINT');
       await exited(pub);
+    }
+  });
+
+  it('a stream that ended keeps answering with its last segments and ENDLIST for a while', async () => {
+    // one keep-alive connection, as a player keeps: the worker that served the live playlists
+    // (a worker that never had the stream cannot know it ended, and answers 503 like any offline stream)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (p: string): Promise<string> => httpGet(haze.httpUrl(p), {}, agent);
+    const pub = publishFile(SOURCE, haze.rtmpUrl('live+ending'));
+    try {
+      let live = '';
+      for (let i = 0; i < 30 && !/\.ts/.test(live); i++) {
+        live = await get('/hls/live+ending/0_1/index.m3u8');
+        if (!/\.ts/.test(live)) await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.doesNotMatch(live, /#EXT-X-ENDLIST/);
+      assert.match(await get('/cmaf/live+ending/0_1/index.m3u8'), /#EXT-X-PRELOAD-HINT/);
+      assert.match(await get('/cmaf/live+ending/index.mpd'), /type="dynamic"/);
+      assert.equal(await exited(pub), 0);
+      // ffmpeg unpublished cleanly: the stream is over
+      await new Promise((r) => setTimeout(r, 500));
+      const ts = await get('/hls/live+ending/0_1/index.m3u8');
+      assert.match(ts, /#EXTINF:[\d.]+,\n\d+_\d+\.ts\n#EXT-X-ENDLIST\n$/, ts);
+      const cmaf = await get('/cmaf/live+ending/0_1/index.m3u8');
+      assert.match(cmaf, /#EXT-X-ENDLIST\n$/, cmaf);
+      assert.doesNotMatch(cmaf, /#EXT-X-PRELOAD-HINT/);
+      assert.match(await get('/cmaf/live+ending/index.mpd'), /type="static"/);
+      // the stream info does not pretend it is live
+      assert.deepEqual(JSON.parse(await get('/json_live+ending.js')), { error: 'Stream is offline' });
+    } finally {
+      pub.kill('SIGKILL');
+      agent.destroy();
     }
   });
 });
