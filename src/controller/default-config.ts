@@ -270,6 +270,11 @@ export function validateProtocol(p: unknown, index: number): Validation<Protocol
   if (typeof p['connector'] !== 'string' || p['connector'] === '') return { ok: false, error: `protocols[${index}]: "connector" must be a non-empty string` };
   if (p['port'] !== undefined && !isPort(p['port'])) return { ok: false, error: `protocols[${index}] (${p['connector']}): "port" must be an integer 1-65535` };
   if (p['interface'] !== undefined && typeof p['interface'] !== 'string') return { ok: false, error: `protocols[${index}]: "interface" must be a string` };
+  // public addresses for the stream info's URLs (reference §6.4), one URL or a list
+  const pubaddr = p['pubaddr'];
+  if (pubaddr !== undefined && !(Array.isArray(pubaddr) ? pubaddr : [pubaddr]).every((u) => typeof u === 'string' && /^https?:\/\/[^\s"'<>?#]+$/.test(u))) {
+    return { ok: false, error: `protocols[${index}]: "pubaddr" must be an http(s) base URL or a list of them` };
+  }
   return { ok: true, value: p as ProtocolConfig };
 }
 

@@ -108,6 +108,11 @@ const SCRIPT_CACHE = 'public, max-age=300';
 
 export function playerRoute(deps: PlayerRouteDeps): MediaRoute {
   return (req, res) => {
+    if (req.path === '/favicon.ico') {
+      // browsers ask for it with every player page; nothing to show, nothing to log
+      res.send(204, { 'Cache-Control': 'public, max-age=86400' }, '');
+      return true;
+    }
     if (SCRIPT_FILES[req.path]) {
       sendAsset(req, res, scriptAsset(req.path), JS, SCRIPT_CACHE);
       return true;

@@ -4,13 +4,15 @@
 import type { StreamHub } from '../hub/stream-hub.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
-import { baseUrl, infoScript, streamInfo } from './stream-info.js';
+import { baseUrl, cleanBaseUrl, infoScript, streamInfo } from './stream-info.js';
 
 export interface StreamInfoDeps {
   isConfigured(name: string): boolean;
   /** The hub if the stream is online (waiting only while a relay from its worker starts); throws otherwise. */
   onlineHub(name: string): Promise<StreamHub>;
   ports(): { http: number; rtmp?: number };
+  /** The HTTP connector's public addresses (`pubaddr`): base URLs that replace the Host header's. */
+  publicAddresses(): readonly string[];
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -28,7 +30,11 @@ export function streamInfoRoute(deps: StreamInfoDeps): MediaRoute {
       try {
         const hub = await deps.onlineHub(name);
         const ports = deps.ports();
-        const base = { http: baseUrl(headerValue(req.headers['host']), headerValue(req.headers['x-mst-path']), ports.http), ...(ports.rtmp ? { rtmpPort: ports.rtmp } : {}) };
+        // a reverse proxy's X-Mst-Path wins, then the configured public addresses, then Host
+        const mstPath = cleanBaseUrl(headerValue(req.headers['x-mst-path']));
+        const pubaddr = deps.publicAddresses();
+        const http = mstPath ?? (pubaddr.length > 0 ? pubaddr : baseUrl(headerValue(req.headers['host']), undefined, ports.http));
+        const base = { http, ...(ports.rtmp ? { rtmpPort: ports.rtmp } : {}) };
         info = streamInfo({ name, tracks: [...hub.tracks], live: true, online: true, base, bufferWindowMs: Math.max(0, hub.lastMs - hub.firstMs) });
       } catch {
         info = { error: 'Stream is offline' };

@@ -152,8 +152,11 @@ export interface StreamInfoInput {
   online: boolean;
   /** 'Stream is offline', 'Stream is initializing' ... when not online. */
   error?: string;
-  /** 'http://host:8080/' (see baseUrl), and the RTMP port when RTMP listens. */
-  base: { http: string; rtmpPort?: number };
+  /**
+   * 'http://host:8080/' (see baseUrl), or several public addresses (each gives a full set of
+   * sources, reference §6.4), and the RTMP port when RTMP listens.
+   */
+  base: { http: string | readonly string[]; rtmpPort?: number };
   /** Live DVR window in ms (`buffer_window`); defaults to the span of the tracks' firstMs..lastMs. */
   bufferWindowMs?: number;
   /** Defaults to OUTPUTS. */
@@ -278,21 +281,23 @@ export function streamInfo(input: StreamInfoInput): Record<string, unknown> {
     meta['buffer_window'] = bufferWindowMs;
   }
 
-  const http = input.base.http.endsWith('/') ? input.base.http : `${input.base.http}/`;
   const sources: Source[] = [];
   const seen = new Set<string>();
-  for (const out of input.outputs ?? OUTPUTS) {
-    const { simul, total } = countMatches(out, tracks);
-    if (simul === 0) continue;
-    const u = out.url(input.name, { http, ...(input.base.rtmpPort === undefined ? {} : { rtmpPort: input.base.rtmpPort }) });
-    if (!u) continue;
-    const relative = u.startsWith('/');
-    const url = relative ? http + u.slice(1) : u;
-    // MistServer keeps sources in a set: the same type at the same URL is listed once.
-    const key = `${out.type}\n${url}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    sources.push({ type: out.type, relurl: relative ? u : relOf(u), priority: out.priority, simul_tracks: simul, total_matches: total, url });
+  for (const address of typeof input.base.http === 'string' ? [input.base.http] : input.base.http) {
+    const http = address.endsWith('/') ? address : `${address}/`;
+    for (const out of input.outputs ?? OUTPUTS) {
+      const { simul, total } = countMatches(out, tracks);
+      if (simul === 0) continue;
+      const u = out.url(input.name, { http, ...(input.base.rtmpPort === undefined ? {} : { rtmpPort: input.base.rtmpPort }) });
+      if (!u) continue;
+      const relative = u.startsWith('/');
+      const url = relative ? http + u.slice(1) : u;
+      // MistServer keeps sources in a set: the same type at the same URL is listed once.
+      const key = `${out.type}\n${url}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      sources.push({ type: out.type, relurl: relative ? u : relOf(u), priority: out.priority, simul_tracks: simul, total_matches: total, url });
+    }
   }
   sources.sort(compareSources);
 
@@ -315,7 +320,8 @@ export function infoScript(name: string, info: Record<string, unknown>): string 
 const UNSAFE = /[\s\x00-\x1f\x7f"'<>\\`^{}|]/;
 const HOST_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:(\d{1,5}))?$/;
 
-function cleanMstPath(v: string | undefined): string | undefined {
+/** A public base URL (X-Mst-Path, the HTTP connector's `pubaddr`) with a trailing slash, or undefined when unusable. */
+export function cleanBaseUrl(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   const s = v.trim();
   if (!s || UNSAFE.test(s) || s.includes('?') || s.includes('#')) return undefined;
@@ -345,7 +351,7 @@ function cleanHost(v: string | undefined): { host: string; hasPort: boolean } | 
  * else `http://localhost:PORT/`. Malformed or hostile header values are ignored.
  */
 export function baseUrl(hostHeader: string | undefined, mstPath: string | undefined, httpPort: number): string {
-  const path = cleanMstPath(mstPath);
+  const path = cleanBaseUrl(mstPath);
   if (path) return path;
   const host = cleanHost(hostHeader);
   if (host) return host.hasPort || httpPort === 80 ? `http://${host.host}/` : `http://${host.host}:${httpPort}/`;

@@ -35,6 +35,15 @@ export class ConfigView extends TypedEmitter<{ change: EffectiveConfig }> {
     return this.current;
   }
 
+  /** The HTTP connector's `pubaddr` option (a URL or a list of them), as given; validated by its user. */
+  publicAddresses(): string[] {
+    const protocols = this.current.config?.['protocols'];
+    if (!Array.isArray(protocols)) return [];
+    const http = protocols.find((p): p is Record<string, unknown> => typeof p === 'object' && p !== null && (p as Record<string, unknown>)['connector'] === 'HTTP');
+    const v = http?.['pubaddr'];
+    return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string' && x.length > 0);
+  }
+
   /** The settings that apply to stream `name`: its own entry or its wildcard base's. */
   stream(name: string): StreamSettings | undefined {
     const streams = this.current.streams ?? {};

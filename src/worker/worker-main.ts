@@ -14,6 +14,7 @@ import { hlsTsRoute } from '../outputs/hls-ts.js';
 import { cmafRoute } from '../outputs/cmaf.js';
 import { streamInfoRoute } from '../outputs/stream-info-route.js';
 import { playerRoute } from '../outputs/player-route.js';
+import { cleanBaseUrl } from '../outputs/stream-info.js';
 import { errorText } from '../util/errors.js';
 import { log, setProcessName } from '../util/log.js';
 import { ensureRunDirs, pidFile, runPaths, workerSocketPath } from '../util/run-dir.js';
@@ -94,7 +95,12 @@ export async function runWorker(index: number): Promise<void> {
   control.listen(socketPath);
 
   const ports: { http: number; rtmp?: number } = { http: 8080 };
-  const infoRoute = streamInfoRoute({ isConfigured: (name) => hubs.isConfigured(name), onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0), ports: () => ports });
+  const infoRoute = streamInfoRoute({
+    isConfigured: (name) => hubs.isConfigured(name),
+    onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0),
+    ports: () => ports,
+    publicAddresses: () => config.publicAddresses().map(cleanBaseUrl).filter((u): u is string => u !== undefined),
+  });
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
   const segmented = { forViewer, endedHub: (name: string) => hubs.endedHub(name) };
   const http = createMediaServer([infoRoute, playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);

@@ -7,6 +7,7 @@ import {
   effectivePorts,
   isConnectorBuilt,
   normalizeConfig,
+  validateProtocol,
   validateStreamConfig,
 } from '../../src/controller/default-config.js';
 
@@ -146,4 +147,13 @@ test('effectivePorts and applyPortOverrides: flags win for the run only', () => 
   const two = normalizeConfig({ config: { protocols: [{ connector: 'RTMP', port: 1000 }, { connector: 'RTMP', port: 2000 }] } });
   assert.ok(two.ok);
   assert.equal(effectivePorts(two.value).RTMP, 1000);
+});
+
+test('validateProtocol: pubaddr is an http(s) base URL or a list of them', () => {
+  assert.ok(validateProtocol({ connector: 'HTTP', port: 8080, pubaddr: 'https://cdn.example/haze/' }, 0).ok);
+  assert.ok(validateProtocol({ connector: 'HTTP', pubaddr: ['https://a.example', 'http://10.0.0.5:8080/'] }, 0).ok);
+  for (const bad of ['cdn.example', 'javascript:alert(1)', ['https://a.example', 3], 'https://a.example/?x=1']) {
+    const r = validateProtocol({ connector: 'HTTP', pubaddr: bad }, 2);
+    assert.ok(!r.ok && /protocols\[2\]: "pubaddr"/.test(r.error), JSON.stringify(bad));
+  }
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
-import { baseUrl, infoScript, OUTPUTS, streamInfo, type StreamInfoTrack } from '../../src/outputs/stream-info.js';
+import { baseUrl, cleanBaseUrl, infoScript, OUTPUTS, streamInfo, type StreamInfoTrack } from '../../src/outputs/stream-info.js';
 
 /** The sort-rule tests run on a fixed output list (FLV, HTTPTS, RTMP) so they do not change as outputs are added. */
 const CORE = OUTPUTS.filter((o) => ['FLV', 'HTTPTS', 'RTMP'].includes(o.connector));
@@ -203,4 +203,13 @@ test('an audio-only stream lists the audio outputs its codec fits', () => {
   assert.ok(types.includes('html5/audio/mp3'));
   assert.ok(info.source.some((x) => x.url === 'http://example.com:8080/radio.mp3'));
   assert.ok(!types.includes('html5/audio/aac') && !types.includes('html5/audio/wav') && !types.includes('html5/audio/ogg'), types.join(' '));
+});
+
+test('several public addresses give a full set of sources each', () => {
+  const info = streamInfo({ name: 's', tracks: [h264, aac], live: true, online: true, base: { http: ['https://cdn.example/haze/', 'http://10.0.0.5:8080'], rtmpPort: 1935 } }) as { source: Array<{ type: string; url: string }> };
+  const hls = info.source.filter((x) => x.type === 'html5/application/vnd.apple.mpegurl').map((x) => x.url).sort();
+  assert.deepEqual(hls, ['http://10.0.0.5:8080/hls/s/index.m3u8', 'https://cdn.example/haze/hls/s/index.m3u8']);
+  assert.ok(info.source.some((x) => x.url === 'rtmp://cdn.example:1935/play/s'));
+  assert.equal(cleanBaseUrl('https://cdn.example/haze'), 'https://cdn.example/haze/');
+  assert.equal(cleanBaseUrl('ftp://x/'), undefined);
 });
