@@ -129,15 +129,17 @@ describe('CMAF output (fMP4 HLS, LL-HLS, DASH)', { timeout: 60_000 }, () => {
     assert.ok(probe.streams.some((s) => s.codec_name === 'aac'), JSON.stringify(probe));
   });
 
-  it('ffmpeg decodes the fMP4 HLS to frames of the source', async () => {
-    const src = new Set(parseFramemd5((await runOk('ffmpeg', ['-v', 'error', '-i', SOURCE, '-map', '0:v', '-f', 'framemd5', '-'])).toString()).map((f) => f.hash));
-    const r = await run('ffmpeg', ['-v', 'error', '-i', `${base}/index.m3u8`, '-map', '0:v', '-t', '3', '-f', 'framemd5', '-'], { timeoutMs: 20_000 });
-    assert.equal(r.code, 0, r.stderr);
-    const got = parseFramemd5(r.stdout.toString());
-    assert.ok(got.length >= 80, `decoded ${got.length} frames`);
-    const foreign = got.filter((f) => !src.has(f.hash));
-    assert.equal(foreign.length, 0, `${foreign.length} of ${got.length} decoded frames are not source frames`);
-  });
+  for (const [label, manifest] of [['fMP4 HLS', 'index.m3u8'], ['DASH', 'index.mpd']] as const) {
+    it(`ffmpeg decodes the ${label} to frames of the source`, async () => {
+      const src = new Set(parseFramemd5((await runOk('ffmpeg', ['-v', 'error', '-i', SOURCE, '-map', '0:v', '-f', 'framemd5', '-'])).toString()).map((f) => f.hash));
+      const r = await run('ffmpeg', ['-v', 'error', '-i', `${base}/${manifest}`, '-map', '0:v', '-t', '3', '-f', 'framemd5', '-'], { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      const got = parseFramemd5(r.stdout.toString());
+      assert.ok(got.length >= 80, `decoded ${got.length} frames`);
+      const foreign = got.filter((f) => !src.has(f.hash));
+      assert.equal(foreign.length, 0, `${foreign.length} of ${got.length} decoded frames are not source frames`);
+    });
+  }
 
   it('media playlist: LL-HLS tags, init, parts that make up their segments', async () => {
     const res = await fetch(`${base}/0_1/index.m3u8`);
