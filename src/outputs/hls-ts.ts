@@ -75,8 +75,11 @@ export class TsSegmenter implements HubListener {
     if (p.fragment) {
       if (this.current) this.cut(p.timeMs);
       this.current = { mark: p.fragment, startMs: p.timeMs };
+      // A muxer per segment: continuity counters and PSI start afresh, so every worker's
+      // segment is the same bytes whichever worker a player's previous request reached.
+      this.muxer = this.makeMuxer();
     }
-    if (!this.current || !this.selection.ids.has(p.trackId)) return;
+    if (!this.current || !this.muxer || !this.selection.ids.has(p.trackId)) return;
     this.chunks.push(this.muxer.mux(p));
   }
 

@@ -125,6 +125,21 @@ describe('HLS (TS segments)', { timeout: 120_000 }, () => {
         }
       }
       assert.ok(seen.size > 4, 'segments were compared');
+      // ... and the same bytes: TS continuity counters restart in each segment
+      const uri = [...seen.keys()].filter((k) => k.startsWith('/hls/')).pop()!.split(' ')[1]!;
+      const copies = new Set<string>();
+      for (let i = 0; i < 8; i++) {
+        const bytes = await new Promise<Buffer>((resolve, reject) => {
+          http.get(haze.httpUrl(`/hls/live+hls/0_1/${uri}`), { headers: { Connection: 'close' } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (d: Buffer) => chunks.push(d));
+            res.on('end', () => resolve(Buffer.concat(chunks)));
+          }).on('error', reject);
+        });
+        assert.ok(bytes.length > 0);
+        copies.add(bytes.toString('base64'));
+      }
+      assert.equal(copies.size, 1, `${uri} differs between workers`);
 
       const gone = await fetch(haze.httpUrl('/hls/live+hls/0_1/1_2.ts'));
       assert.equal(gone.status, 404);
