@@ -1,6 +1,9 @@
 // The servers under test: Haze (./bin/haze serve), nginx with the RTMP module (Debian's
 // libnginx-mod-rtmp) and node-media-server v4 (installed into bench/.peers/ by run.sh). Each is
 // started fresh on free 127.0.0.1 ports with its output in a log file, and stopped by its pid.
+// HLS (bench/hls.ts): Haze's /hls/ (TS) and /cmaf/ (fMP4, LL-HLS) outputs, and nginx-rtmp's
+// `hls` writer when asked (StartOptions.nginxHls), its files served by nginx's own http block.
+// node-media-server v4 makes HLS only by running ffmpeg per stream, so it has none here.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -15,6 +18,8 @@ import type { WorkerStatus } from '../../src/worker/worker-main.js';
 
 export type ServerName = 'haze' | 'nginx' | 'nms';
 export type Proto = 'rtmp' | 'http-flv';
+/** HLS flavours: classic HLS with TS segments, and LL-HLS (fMP4 parts, blocking reload). */
+export type HlsProto = 'hls-ts' | 'll-hls';
 
 export interface Endpoint {
   host: string;
@@ -30,6 +35,8 @@ export interface RunningServer {
   pid: number;
   publish: Endpoint;
   play: Partial<Record<Proto, Endpoint>>;
+  /** HLS entry playlists (path: the multivariant playlist, or the media playlist when there is none). */
+  hls: Partial<Record<HlsProto, Endpoint>>;
   logFile: string;
   /** Whether the process has exited (crashed) since start. */
   exited(): boolean;
@@ -118,12 +125,13 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   }
 }
 
-function wrap(name: ServerName, child: ChildProcess, publish: Endpoint, play: Partial<Record<Proto, Endpoint>>, logFile: string, cleanup: () => void): RunningServer {
+function wrap(name: ServerName, child: ChildProcess, publish: Endpoint, play: Partial<Record<Proto, Endpoint>>, logFile: string, cleanup: () => void, hls: Partial<Record<HlsProto, Endpoint>> = {}): RunningServer {
   return {
     name,
     pid: child.pid!,
     publish,
     play,
+    hls,
     logFile,
     exited: () => child.exitCode !== null || child.signalCode !== null,
     stop: async () => {
@@ -152,6 +160,11 @@ export interface StartOptions {
   logDir: string;
   /** Haze's --workers (undefined: Haze's default). */
   hazeWorkers?: number | undefined;
+  /**
+   * nginx: also write HLS (`hls on; hls_fragment 2s; hls_playlist_length 10s;`) and serve it
+   * over an http block. Off for the RTMP fan-out, where writing segments would add to nginx's CPU.
+   */
+  nginxHls?: boolean;
 }
 
 export async function startServer(name: ServerName, opts: StartOptions): Promise<RunningServer> {
@@ -168,7 +181,8 @@ export async function startServer(name: ServerName, opts: StartOptions): Promise
     const child = startProcess(process.execPath, [join(repoRoot, 'bin', 'haze'), ...args], repoRoot, logFile);
     await waitForPort(rtmpPort, child, 15000);
     await waitForPort(httpPort, child, 5000);
-    const server = wrap(name, child, rtmp('live', 'live'), { rtmp: rtmp('live', 'live'), 'http-flv': http('/live.flv') }, logFile, () => rmSync(dir, { recursive: true, force: true }));
+    const hls = { 'hls-ts': http('/hls/live/index.m3u8'), 'll-hls': http('/cmaf/live/index.m3u8') };
+    const server = wrap(name, child, rtmp('live', 'live'), { rtmp: rtmp('live', 'live'), 'http-flv': http('/live.flv') }, logFile, () => rmSync(dir, { recursive: true, force: true }), hls);
     server.deliveryHistogram = () => hazeDeliveryHistogram(dir);
     return server;
   }
@@ -177,6 +191,10 @@ export async function startServer(name: ServerName, opts: StartOptions): Promise
     const dir = mkdtempSync(join(tmpdir(), 'nginx-bench-'));
     // One worker: nginx-rtmp's live module keeps a stream inside one worker process (several
     // workers need rtmp_auto_push), and the other servers are measured with one process too.
+    // HLS: nginx-rtmp writes live.m3u8 and live-N.ts into hls_path (no multivariant playlist
+    // without hls_variant); the http block serves that directory as /hls/ with sendfile, as a
+    // usual nginx HLS setup does, and without an access log (Haze writes none either).
+    const hlsOn = opts.nginxHls === true;
     const conf = [
       `load_module ${NGINX_RTMP_MODULE};`,
       'daemon off;',
@@ -189,14 +207,38 @@ export async function startServer(name: ServerName, opts: StartOptions): Promise
       'rtmp {',
       '  server {',
       `    listen 127.0.0.1:${rtmpPort};`,
-      '    application live { live on; }',
+      hlsOn ? `    application live { live on; hls on; hls_path ${dir}/hls; hls_fragment 2s; hls_playlist_length 10s; }` : '    application live { live on; }',
       '  }',
       '}',
+      ...(hlsOn
+        ? [
+            'http {',
+            '  sendfile on;',
+            '  tcp_nopush on;',
+            '  access_log off;',
+            `  client_body_temp_path ${dir}/client_body;`,
+            `  proxy_temp_path ${dir}/proxy;`,
+            `  fastcgi_temp_path ${dir}/fastcgi;`,
+            `  uwsgi_temp_path ${dir}/uwsgi;`,
+            `  scgi_temp_path ${dir}/scgi;`,
+            '  server {',
+            `    listen 127.0.0.1:${httpPort};`,
+            '    location /hls/ {',
+            '      types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }',
+            `      root ${dir};`,
+            '      add_header Cache-Control no-cache;',
+            '    }',
+            '  }',
+            '}',
+          ]
+        : []),
       '',
     ].join('\n');
     writeFileSync(join(dir, 'nginx.conf'), conf);
     const child = startProcess('nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')], dir, logFile);
     await waitForPort(rtmpPort, child, 10000);
+    if (hlsOn) await waitForPort(httpPort, child, 5000);
+    const hls = hlsOn ? { 'hls-ts': http('/hls/live.m3u8') } : {};
     return wrap(name, child, rtmp('live', 'live'), { rtmp: rtmp('live', 'live') }, logFile, () => {
       try {
         writeFileSync(logFile, readFileSync(join(dir, 'error.log')), { flag: 'a' });
@@ -204,7 +246,7 @@ export async function startServer(name: ServerName, opts: StartOptions): Promise
         // no error log
       }
       rmSync(dir, { recursive: true, force: true });
-    });
+    }, hls);
   }
   // node-media-server v4: bin/app.js with a config of our own (no webadmin, no TLS ports, its
   // store in a temp dir) so the installed package's bin/config.json is never written.

@@ -63,3 +63,31 @@ export function readStamp(body: Buffer): number {
   }
   return -1;
 }
+
+/** The bytes in front of the stamp digits wherever the SEI NAL unit lands: NAL header, payloadType, payloadSize, uuid. */
+const MARKER = Buffer.concat([Buffer.from([0x06, 0x05, SEI_PAYLOAD]), UUID]);
+
+/**
+ * The largest publisher stamp among the SEI stamps in contiguous bytes (an fMP4 fragment's
+ * mdat holds each sample's length-prefixed NAL units as they came; an Annex B stream keeps the
+ * unit whole after its start code), or -1 when there is none. The publisher sends frames in
+ * decode order with increasing stamps, so the largest is the last frame published.
+ */
+export function lastStampIn(bytes: Buffer): number {
+  let best = -1;
+  for (let p = bytes.indexOf(MARKER); p >= 0 && p + MARKER.length + DIGITS <= bytes.length; p = bytes.indexOf(MARKER, p + MARKER.length)) {
+    const s = p + MARKER.length;
+    let v = 0;
+    let ok = true;
+    for (let k = 0; k < DIGITS; k++) {
+      const d = bytes[s + k]! - 0x30;
+      if (d < 0 || d > 9) {
+        ok = false;
+        break;
+      }
+      v = v * 10 + d;
+    }
+    if (ok && v > best) best = v;
+  }
+  return best;
+}

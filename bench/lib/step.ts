@@ -164,27 +164,27 @@ export class PublisherHandle {
   }
 }
 
-/** A load generator child process. */
-export class LoadGenHandle {
+/** A load generator child process (lib/loadgen.js, or another script speaking the same stop message). */
+export class LoadGenHandle<Req extends { type: string } = LoadRequest, Ev extends { type: string } = LoadEvent> {
   readonly child: ChildProcess;
 
-  constructor() {
-    this.child = fork(join(benchDist, 'lib', 'loadgen.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(script = 'loadgen.js') {
+    this.child = fork(join(benchDist, 'lib', script), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   }
 
-  send(req: LoadRequest): void {
+  send(req: Req): void {
     this.child.send(req);
   }
 
-  waitFor<R>(pick: (e: LoadEvent) => R | undefined, timeoutMs: number, what: string): Promise<R> {
-    return waitFor<LoadEvent, R>(this.child, pick, timeoutMs, what);
+  waitFor<R>(pick: (e: Ev) => R | undefined, timeoutMs: number, what: string): Promise<R> {
+    return waitFor<Ev, R>(this.child, pick, timeoutMs, what);
   }
 
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     try {
-      this.send({ type: 'stop' });
+      this.child.send({ type: 'stop' });
     } catch {
       this.child.kill('SIGKILL');
     }
