@@ -55,6 +55,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   /** Packets of the DVR window in arrival order; `ring[i]` has sequence number `baseSeq + i`. */
   private ring: Packet[] = [];
   private ringStart = 0;
+  /** Payload bytes of the packets in the window (bitrateBps), kept as packets come and go. */
+  private ringBytes = 0;
   private baseSeq = 0;
   /** Sequence numbers of keyframes of the sync track (the first video track, else the first track). */
   private keySeqs: number[] = [];
@@ -228,6 +230,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
 
     const seq = this.baseSeq + this.ring.length - this.ringStart;
     this.ring.push(packet);
+    this.ringBytes += packet.data.length;
     if (packet.keyframe && packet.trackId === this.syncTrackId) {
       this.keySeqs.push(seq);
       this.trim(packet.timeMs);
@@ -265,6 +268,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
       dropTo = nextKeySeq;
     }
     if (dropTo < 0) return;
+    for (let i = this.ringStart, end = this.ringStart + dropTo - this.baseSeq; i < end; i++) this.ringBytes -= this.ring[i]!.data.length;
     this.ringStart += dropTo - this.baseSeq;
     this.baseSeq = dropTo;
     // compact now and then instead of shifting on every drop
@@ -282,14 +286,13 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   bitrateBps(): number {
     const spanMs = this.lastTimeMs - this.firstMs;
     if (spanMs <= 0) return 0;
-    let bytes = 0;
-    for (let i = this.ringStart; i < this.ring.length; i++) bytes += this.ring[i]!.data.length;
-    return Math.round((bytes * 8 * 1000) / spanMs);
+    return Math.round((this.ringBytes * 8 * 1000) / spanMs);
   }
 
   private dropBuffer(): void {
     this.baseSeq += this.ring.length - this.ringStart;
     this.ring = [];
+    this.ringBytes = 0;
     this.ringStart = 0;
     this.keySeqs = [];
     this.keyStart = 0;
@@ -357,6 +360,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.setOffline(reason);
     this.setState('EMPTY');
     this.ring = [];
+    this.ringBytes = 0;
     this.keySeqs = [];
     for (const l of [...this.listeners]) l.onEnd(reason);
     this.listeners.clear();

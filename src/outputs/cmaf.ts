@@ -29,7 +29,7 @@ import type { TrackSelection } from './feed.js';
 import { resolveStream } from './play.js';
 import { selectTracks, type FormatCapability } from './track-select.js';
 import { HubScoped } from './hub-scoped.js';
-import { trimSegments, type WindowSegment } from './segment-window.js';
+import { PlaylistCache, trimSegments, type WindowSegment } from './segment-window.js';
 import { playlistUris, variantPlan, type VariantPlan } from './hls-variants.js';
 
 /** MistServer's fragment target: segments are cut at the first sync keyframe after this. */
@@ -87,6 +87,8 @@ export class CmafSegmenter implements HubListener {
   private frameMs = DEFAULT_FRAME_MS;
   private ended = false;
   private stopped = false;
+  /** Media playlists rendered from the current state (HLS). */
+  readonly rendered = new PlaylistCache();
   private waiters: Array<() => void> = [];
   private readonly unsubscribe: () => void;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -263,6 +265,7 @@ export class CmafSegmenter implements HubListener {
   }
 
   private wake(): void {
+    this.rendered.invalidate();
     const list = this.waiters;
     this.waiters = [];
     for (const w of list) w();
@@ -391,8 +394,9 @@ function supported(t: Track, type: 'video' | 'audio'): boolean {
   return t.type === type && CMAF_CAPABILITY.codecs[type]!.includes(t.codec) && mp4Supports(t);
 }
 
-function hlsPlan(hub: StreamHub): VariantPlan {
-  return variantPlan(hub.tracks, (t) => (t.type === 'video' || t.type === 'audio') && supported(t, t.type), hub.bitrateBps());
+/** The multivariant layout; `bandwidthBps` only where a playlist announces it. */
+function hlsPlan(hub: StreamHub, bandwidthBps = 0): VariantPlan {
+  return variantPlan(hub.tracks, (t) => (t.type === 'video' || t.type === 'audio') && supported(t, t.type), bandwidthBps);
 }
 
 /**
@@ -463,7 +467,7 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
     };
 
     if (top?.[1] === 'm3u8') {
-      const plan = hlsPlan(hub);
+      const plan = hlsPlan(hub, hub.bitrateBps());
       if (plan.variants.length === 0) return text(415, `No track of ${name} fits CMAF\n`);
       res.send(200, { 'Content-Type': PLAYLIST_TYPE, 'Cache-Control': NO_CACHE, 'X-Haze-Session': session }, multivariantPlaylist(plan.variants, plan.audioGroups, { version: 7, ...(query ? { query } : {}) }));
       return true;
@@ -515,12 +519,16 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
       const canSkipUntilMs = 6000 * targetDurationS(seg.segments);
       const index = seg.index();
       const renditionReports = lowLatency ? otherRenditions(hub, `${h[1]}_${h[2]}`).map(([key, other]) => renditionReportFor(`../${key}/index.m3u8`, other?.index() ?? index)) : [];
-      const body = mediaPlaylist(index, {
-        initUri: 'init.m4s',
-        ...(query ? { query } : {}),
-        ...(lowLatency ? { lowLatency: { partTargetMs: CMAF_PART_TARGET_MS, canSkipUntilMs, renditionReports }, skip: directives.skip !== undefined } : {}),
-        independentSegments: true,
-      });
+      const skip = lowLatency && directives.skip !== undefined;
+      const cacheKey = `${query ?? ''}|${lowLatency}|${skip}|${renditionReports.map((r) => `${r.lastMsn}.${r.lastPart ?? ''}`).join(',')}`;
+      const body = seg.rendered.get(cacheKey, () =>
+        mediaPlaylist(index, {
+          initUri: 'init.m4s',
+          ...(query ? { query } : {}),
+          ...(lowLatency ? { lowLatency: { partTargetMs: CMAF_PART_TARGET_MS, canSkipUntilMs, renditionReports }, skip } : {}),
+          independentSegments: true,
+        }),
+      );
       res.send(200, { 'Content-Type': PLAYLIST_TYPE, 'Cache-Control': NO_CACHE, 'X-Haze-Session': session }, body);
       return true;
     }

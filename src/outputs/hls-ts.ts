@@ -17,7 +17,7 @@ import { resolveStream } from './play.js';
 import { selectTracks } from './track-select.js';
 import { TS_CAPABILITY } from './ts-writer.js';
 import { HubScoped } from './hub-scoped.js';
-import { trimSegments, type WindowSegment } from './segment-window.js';
+import { PlaylistCache, trimSegments, type WindowSegment } from './segment-window.js';
 import { variantPlan } from './hls-variants.js';
 
 /** A segmenter nobody asked for in this long stops. */
@@ -36,6 +36,7 @@ export class TsSegmenter implements HubListener {
   /** The segment being cut: its mark and first media time; undefined until a mark arrives. */
   private current: { mark: FragmentMark; startMs: number } | undefined;
   private ended = false;
+  private readonly rendered = new PlaylistCache();
   private waiters: Array<() => void> = [];
   private readonly unsubscribe: () => void;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -89,6 +90,7 @@ export class TsSegmenter implements HubListener {
     this.current = undefined;
     this.selection = this.select(tracks);
     this.muxer = this.makeMuxer();
+    this.rendered.invalidate();
   }
 
   onEnd(): void {
@@ -121,6 +123,7 @@ export class TsSegmenter implements HubListener {
   }
 
   private wake(): void {
+    this.rendered.invalidate();
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -137,9 +140,11 @@ export class TsSegmenter implements HubListener {
   }
 
   playlist(query: string): string {
-    const segments = this.segments.map(({ data: _data, epoch: _epoch, bytes: _bytes, ...s }) => s);
-    const first = this.segments[0];
-    return mediaPlaylist({ segments, nextSequence: this.current?.mark.index ?? 0, discontinuitySequence: first?.epoch ?? 0, ended: this.ended }, { query });
+    return this.rendered.get(query, () => {
+      const segments = this.segments.map(({ data: _data, epoch: _epoch, bytes: _bytes, ...s }) => s);
+      const first = this.segments[0];
+      return mediaPlaylist({ segments, nextSequence: this.current?.mark.index ?? 0, discontinuitySequence: first?.epoch ?? 0, ended: this.ended }, { query });
+    });
   }
 
   segment(uri: string): Buffer | undefined {

@@ -29,3 +29,27 @@ export function trimSegments(segments: WindowSegment[], firstMs: number): void {
   }
   if (segments[0]) segments[0].discontinuity = undefined;
 }
+
+/**
+ * Rendered playlists of one segmenter state. Viewers woken by the same new part or segment ask
+ * for the same text: it is rendered once per state and variant of the request (query, delta
+ * update, low latency) and shared until the state changes.
+ */
+export class PlaylistCache {
+  private readonly entries = new Map<string, string>();
+
+  /** The segmenter's state changed: every rendered playlist is stale. */
+  invalidate(): void {
+    this.entries.clear();
+  }
+
+  get(key: string, render: () => string): string {
+    let text = this.entries.get(key);
+    if (text === undefined) {
+      // a handful of request variants per state; a flood of distinct tokens must not grow it
+      if (this.entries.size >= 64) this.entries.clear();
+      this.entries.set(key, (text = render()));
+    }
+    return text;
+  }
+}

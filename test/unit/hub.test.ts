@@ -91,6 +91,9 @@ describe('StreamHub', () => {
     assert.equal(fromKey[0]!.keyframe, true);
     const fromTime = hub.packetsFromTime(8_500);
     assert.equal(fromTime[0]!.timeMs, 8_000);
+    // the bitrate is kept as packets come and go: the same as summing the window
+    const bytes = hub.packetsFromTime(hub.firstMs).reduce((n, p) => n + p.data.length, 0);
+    assert.equal(hub.bitrateBps(), Math.round((bytes * 8000) / (w.lastMs - w.firstMs)));
   });
 
   it('stays bounded when keyframes stop coming', () => {
