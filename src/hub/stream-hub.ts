@@ -33,6 +33,11 @@ export interface HubOptions {
   dvrMs?: number;
   /** How long a hub whose source left waits for a new one before ending (ms). */
   sourceGraceMs?: number;
+  /**
+   * A hub of the same stream that ended lately: this one continues its timeline, segment
+   * numbers (with a new discontinuity epoch) and clock, so segment URLs are never reused.
+   */
+  continueFrom?: StreamHub;
 }
 
 const DEFAULT_DVR_MS = 50_000;
@@ -44,6 +49,14 @@ const SOURCE_SWITCH_GAP_MS = 40;
  * previous start (MistServer's fragment target: 2 s GOPs give 2 s segments despite jitter).
  */
 export const SEGMENT_TARGET_MS = 1900;
+
+/** Where a hub's timeline stands: what a successor needs to continue it (times, segment numbers, clock). */
+export interface HubTimeline {
+  lastMs: number;
+  fragment: FragmentMark;
+  fragmentStartMs: number;
+  unixZeroMs: number;
+}
 
 /** Who feeds the hub: a publisher (the hub marks segment starts) or a relay (the marks come with the packets). */
 export type SourceKind = 'publisher' | 'relay';
@@ -81,6 +94,11 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   private fragmentStartMs = -1;
   /** The tracks or the source changed since the last segment start: the next one opens a new epoch. */
   private fragmentEpochPending = false;
+  private catchingUp = false;
+  /** Some source fed this hub at some point. */
+  everAttached = false;
+  /** The ended hub this one continues (HubOptions.continueFrom): outputs carry on its segments. */
+  continuedFrom: StreamHub | undefined;
   /** Wall clock (ms since the epoch) of media time 0; -1 until the first packet. */
   private unixZero = -1;
   /**
@@ -99,6 +117,31 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.name = name;
     this.dvrMs = Math.max(1000, opts.dvrMs ?? DEFAULT_DVR_MS);
     this.graceMs = opts.sourceGraceMs ?? DEFAULT_GRACE_MS;
+    const prev = opts.continueFrom;
+    if (prev) {
+      this.continuedFrom = prev;
+      prev.continuedFrom = undefined; // one step back is all anyone needs
+      this.continueTimeline(prev.timeline());
+    }
+  }
+
+  timeline(): HubTimeline {
+    return { lastMs: this.lastTimeMs, fragment: this.fragment, fragmentStartMs: this.fragmentStartMs, unixZeroMs: this.unixZero };
+  }
+
+  /**
+   * Continues the timeline of an earlier source of this stream (on this or another worker)
+   * when this hub knows less of it: the next packets follow it, segment numbers go on in a new
+   * discontinuity epoch, the clock stays.
+   */
+  continueTimeline(t: HubTimeline): void {
+    if (t.lastMs <= this.lastTimeMs) return;
+    this.lastTimeMs = t.lastMs;
+    this.fragment = t.fragment;
+    this.fragmentStartMs = t.fragmentStartMs;
+    this.unixZero = t.unixZeroMs;
+    this.pendingOffset = true;
+    this.fragmentEpochPending ||= t.fragment.index >= 0;
   }
 
   get tracks(): readonly Track[] {
@@ -141,6 +184,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.hasSource = true;
+    this.everAttached = true;
     this.sourceKind = kind;
     this.pendingOffset = this.lastTimeMs >= 0;
     this.fragmentEpochPending ||= this.fragment.index >= 0;
@@ -215,7 +259,13 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     if (this.pendingOffset) {
       this.pendingOffset = false;
       const shifted = packet.timeMs + this.timeOffsetMs;
-      if (shifted <= this.lastTimeMs) this.timeOffsetMs = this.lastTimeMs + SOURCE_SWITCH_GAP_MS - packet.timeMs;
+      // A successor whose clock does not continue ours starts where the wall clock says the
+      // stream is now (at least just after the last packet), so media time keeps tracking the
+      // wall clock that HLS PROGRAM-DATE-TIME and DASH availability are computed from.
+      if (shifted <= this.lastTimeMs) {
+        const wallMs = this.unixZero >= 0 ? Date.now() - this.unixZero : -1;
+        this.timeOffsetMs = Math.max(this.lastTimeMs + SOURCE_SWITCH_GAP_MS, wallMs) - packet.timeMs;
+      }
     }
     if (this.timeOffsetMs !== 0) packet.timeMs += this.timeOffsetMs;
     if (this.unixZero < 0) this.unixZero = Date.now() - packet.timeMs;
@@ -241,7 +291,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     }
     if (!this.isOnline && packet.keyframe) {
       this.keyedTracks.add(packet.trackId);
-      if (this.keyedTracks.size === this.trackMap.size) this.setOnline();
+      if (this.keyedTracks.size === this.trackMap.size && !this.catchingUp) this.setOnline();
     }
     for (const l of this.listeners) l.onPacket(packet);
   }
@@ -365,6 +415,15 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     for (const l of [...this.listeners]) l.onEnd(reason);
     this.listeners.clear();
     this.emit('end', reason);
+  }
+
+  /**
+   * A relay is replaying its source's buffer: the hub stays offline (no viewer starts in the
+   * middle of the replay) until it has caught up with the live edge.
+   */
+  setCatchingUp(on: boolean): void {
+    this.catchingUp = on;
+    if (!on && !this.isOnline && this.trackMap.size > 0 && this.keyedTracks.size === this.trackMap.size) this.setOnline();
   }
 
   private setOnline(): void {

@@ -21,7 +21,7 @@ import { FragmentWriter, type FragmentGroup } from '../containers/mp4/fragment.j
 import { isReady, isTooFarAhead, mediaPlaylist, multivariantPlaylist, parseBlockingRequest, renditionReportFor, targetDurationS } from '../containers/hls/playlist.js';
 import type { HlsPart, SegmentIndex } from '../containers/hls/segment-index.js';
 import { mpd, type DashRepresentation } from '../containers/dash/mpd.js';
-import type { HubListener, StreamHub } from '../hub/stream-hub.js';
+import { SEGMENT_TARGET_MS, type HubListener, type StreamHub } from '../hub/stream-hub.js';
 import type { AudioTrack, FragmentMark, Packet, Track, VideoTrack } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import { isHazeError } from '../util/errors.js';
@@ -29,11 +29,9 @@ import type { TrackSelection } from './feed.js';
 import { resolveStream } from './play.js';
 import { selectTracks, type FormatCapability } from './track-select.js';
 import { HubScoped } from './hub-scoped.js';
-import { PlaylistCache, trimSegments, type WindowSegment } from './segment-window.js';
+import { PlaylistCache, discontinuitySequence, prependSegments, trimSegments, type WindowSegment } from './segment-window.js';
 import { playlistUris, variantPlan, type VariantPlan } from './hls-variants.js';
 
-/** MistServer's fragment target: segments are cut at the first sync keyframe after this. */
-export const CMAF_SEGMENT_TARGET_MS = 1900;
 /** PART-TARGET (MistServer's `partDurationMaxMs`). */
 export const CMAF_PART_TARGET_MS = 500;
 /** A segmenter nobody asked for in this long stops. */
@@ -87,6 +85,12 @@ export class CmafSegmenter implements HubListener {
   private frameMs = DEFAULT_FRAME_MS;
   private ended = false;
   private stopped = false;
+  /** EXT-X-TARGETDURATION so far: it only grows (RFC 8216 §6.2.1). */
+  private targetS = 1;
+  /** The number of the newest segment cut, so an empty window still numbers on. */
+  private lastIndex = -1;
+  /** The init segment before a track change, until the next segment shows whether it still holds. */
+  private initBeforeChange: Buffer | undefined;
   /** Media playlists rendered from the current state (HLS). */
   readonly rendered = new PlaylistCache();
   private waiters: Array<() => void> = [];
@@ -163,12 +167,23 @@ export class CmafSegmenter implements HubListener {
     this.packets.push(p);
   }
 
+  /** Carries on the segments of the same rendition of the stream this one continues, if its init segment still plays them. */
+  adopt(earlier: CmafSegmenter): void {
+    const a = earlier.initFor();
+    const b = this.initFor();
+    if (!a || !b || !a.equals(b)) return;
+    prependSegments(this.segments, earlier.segments);
+    this.targetS = Math.max(this.targetS, earlier.targetS);
+    this.wake();
+  }
+
   onTracks(tracks: readonly Track[]): void {
     this.finishSegment();
+    // A publisher comes back track by track: whether the init segment changed shows at the
+    // next segment (see cutSegment), compared with the one from before the first change.
+    if (this.initBeforeChange === undefined && this.segments.length > 0) this.initBeforeChange = this.initFor();
     this.selection = this.select(tracks);
     this.setup();
-    // The init segment changes with the tracks: older segments cannot be played with it.
-    this.segments.length = 0;
     this.wake();
   }
 
@@ -244,7 +259,14 @@ export class CmafSegmenter implements HubListener {
     }
     this.packets = [];
     this.current = undefined;
+    this.lastIndex = mark.index;
     if (parts.length > 0 || (byTrack && byTrack.size > 0)) {
+      // Same codec settings after a track change: the playlist goes on (with a discontinuity);
+      // a new init segment cannot play the older segments, so they go.
+      if (this.initBeforeChange !== undefined) {
+        if (!this.initBeforeChange.equals(this.initFor() ?? EMPTY)) this.segments.length = 0;
+        this.initBeforeChange = undefined;
+      }
       const previous = this.segments[this.segments.length - 1];
       this.segments.push({
         sequence: mark.index,
@@ -259,7 +281,8 @@ export class CmafSegmenter implements HubListener {
         byTrack,
         bytes: data.length + [...(byTrack?.values() ?? [])].reduce((n, b) => n + b.length, 0),
       });
-      trimSegments(this.segments, this.hub.firstMs);
+      this.targetS = Math.max(this.targetS, targetDurationS(this.segments.slice(-1)));
+      trimSegments(this.segments, this.hub.firstMs, this.targetS);
     }
     this.wake();
   }
@@ -305,20 +328,25 @@ export class CmafSegmenter implements HubListener {
   /** The LL-HLS segment index of this (HLS) segmenter. */
   index(): SegmentIndex {
     const current = this.ended ? undefined : this.current;
-    const last = this.segments[this.segments.length - 1];
     return {
       segments: this.segments,
       pendingParts: current ? this.pendingParts : [],
-      nextSequence: current?.mark.index ?? (last ? last.sequence + 1 : 0),
-      discontinuitySequence: this.segments[0]?.epoch ?? current?.mark.epoch ?? 0,
+      nextSequence: current?.mark.index ?? this.lastIndex + 1,
+      discontinuitySequence: discontinuitySequence(this.segments, current?.mark.epoch ?? 0),
       preloadHint: current ? { uri: `chunk_${current.startMs}.${this.pendingParts.length}.m4s` } : undefined,
+      targetDurationS: this.targetS,
       ended: this.ended,
     };
   }
 
+  /** EXT-X-TARGETDURATION so far (it only grows). */
+  get targetDurationS(): number {
+    return this.targetS;
+  }
+
   /** How long a blocking request may be held: three target durations (§6.2.5.2). */
   blockTimeoutMs(): number {
-    return 3000 * Math.max(targetDurationS(this.segments), Math.ceil(CMAF_SEGMENT_TARGET_MS / 1000));
+    return 3000 * Math.max(this.targetS, Math.ceil(SEGMENT_TARGET_MS / 1000));
   }
 
   /** The init segment of every track (HLS) or of one (DASH); undefined when there is none. */
@@ -375,7 +403,12 @@ const EMPTY = Buffer.alloc(0);
 const segmenters = new HubScoped<CmafSegmenter>();
 
 function segmenter(hub: StreamHub, key: string, mode: CmafMode, select: (tracks: readonly Track[]) => TrackSelection): CmafSegmenter {
-  const s = segmenters.get(hub, key, (forget) => new CmafSegmenter(hub, mode, select, forget));
+  const s = segmenters.get(hub, key, (forget) => {
+    const made = new CmafSegmenter(hub, mode, select, forget);
+    const earlier = hub.continuedFrom && segmenters.peek(hub.continuedFrom, key);
+    if (earlier) made.adopt(earlier);
+    return made;
+  });
   s.touch();
   return s;
 }
@@ -419,11 +452,17 @@ function dashManifest(seg: CmafSegmenter, hub: StreamHub, query: string | undefi
     const bandwidthBps = t.bps > 0 ? t.bps * 8 : Math.max(1, Math.round(avBps / seg.trackList.length));
     reps.push({ id: String(t.id), track: t as VideoTrack | AudioTrack, bandwidthBps, segments });
   }
+  // The time shift buffer reaches back to the oldest listed segment (after a publisher gap the
+  // timeline has holes, so the sum of the durations would fall short).
+  const now = Date.now();
+  const oldestMs = Math.min(...reps.map((r) => r.segments[0]?.startMs ?? Infinity));
+  const depth = Number.isFinite(oldestMs) ? { timeShiftBufferDepthMs: Math.max(0, now - (seg.availabilityStartTimeMs + oldestMs)) } : {};
   return mpd(reps, {
     ended: seg.isEnded,
     availabilityStartTimeMs: seg.availabilityStartTimeMs,
-    publishTimeMs: Date.now(),
-    minimumUpdatePeriodMs: CMAF_SEGMENT_TARGET_MS,
+    publishTimeMs: now,
+    ...depth,
+    minimumUpdatePeriodMs: SEGMENT_TARGET_MS,
     cmaf: true,
     ...(query ? { query } : {}),
   });
@@ -516,7 +555,7 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
         if (!ready && !seg.isEnded) return text(503, `msn ${msn}${part === undefined ? '' : ` part ${part}`} did not become available in time\n`, { 'Retry-After': '1' });
       }
       const lowLatency = req.headers['x-mist-llhls'] !== '0';
-      const canSkipUntilMs = 6000 * targetDurationS(seg.segments);
+      const canSkipUntilMs = 6000 * seg.targetDurationS;
       const index = seg.index();
       const renditionReports = lowLatency ? otherRenditions(hub, `${h[1]}_${h[2]}`).map(([key, other]) => renditionReportFor(`../${key}/index.m3u8`, other?.index() ?? index)) : [];
       const skip = lowLatency && directives.skip !== undefined;

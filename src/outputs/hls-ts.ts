@@ -8,7 +8,7 @@
 // starts from the whole DVR window and keeps segments as long as the stream's buffer does.
 
 import { TsMuxer } from '../containers/ts/mux.js';
-import { mediaPlaylist, multivariantPlaylist } from '../containers/hls/playlist.js';
+import { mediaPlaylist, multivariantPlaylist, targetDurationS } from '../containers/hls/playlist.js';
 import type { HubListener, StreamHub } from '../hub/stream-hub.js';
 import type { FragmentMark, Packet, Track } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
@@ -17,12 +17,14 @@ import { resolveStream } from './play.js';
 import { selectTracks } from './track-select.js';
 import { TS_CAPABILITY } from './ts-writer.js';
 import { HubScoped } from './hub-scoped.js';
-import { PlaylistCache, trimSegments, type WindowSegment } from './segment-window.js';
+import { PlaylistCache, discontinuitySequence, prependSegments, trimSegments, type WindowSegment } from './segment-window.js';
 import { variantPlan } from './hls-variants.js';
 
 /** A segmenter nobody asked for in this long stops. */
 const IDLE_MS = 60_000;
 const FIRST_SEGMENT_WAIT_MS = 6000;
+/** MistServer's TS playlists are version 3 (EXT-X-TARGETDURATION rounded up). */
+const TS_PLAYLIST_VERSION = 3;
 
 interface TsSegment extends WindowSegment {
   data: Buffer;
@@ -36,6 +38,10 @@ export class TsSegmenter implements HubListener {
   /** The segment being cut: its mark and first media time; undefined until a mark arrives. */
   private current: { mark: FragmentMark; startMs: number } | undefined;
   private ended = false;
+  /** EXT-X-TARGETDURATION so far: it only grows (RFC 8216 §6.2.1). */
+  private targetS = 1;
+  /** The number of the newest segment cut, so an empty window still numbers on. */
+  private lastIndex = -1;
   private readonly rendered = new PlaylistCache();
   private waiters: Array<() => void> = [];
   private readonly unsubscribe: () => void;
@@ -103,6 +109,7 @@ export class TsSegmenter implements HubListener {
   private cut(endMs: number): void {
     const { mark, startMs } = this.current!;
     this.current = undefined;
+    this.lastIndex = mark.index;
     const previous = this.segments[this.segments.length - 1];
     const data = Buffer.concat(this.chunks);
     this.segments.push({
@@ -118,7 +125,8 @@ export class TsSegmenter implements HubListener {
       bytes: data.length,
     });
     this.chunks = [];
-    trimSegments(this.segments, this.hub.firstMs);
+    this.targetS = Math.max(this.targetS, targetDurationS(this.segments.slice(-1), TS_PLAYLIST_VERSION));
+    trimSegments(this.segments, this.hub.firstMs, this.targetS);
     this.wake();
   }
 
@@ -142,13 +150,21 @@ export class TsSegmenter implements HubListener {
   playlist(query: string): string {
     return this.rendered.get(query, () => {
       const segments = this.segments.map(({ data: _data, epoch: _epoch, bytes: _bytes, ...s }) => s);
-      const first = this.segments[0];
-      return mediaPlaylist({ segments, nextSequence: this.current?.mark.index ?? 0, discontinuitySequence: first?.epoch ?? 0, ended: this.ended }, { query });
+      const nextSequence = this.current?.mark.index ?? this.lastIndex + 1;
+      const index = { segments, nextSequence, discontinuitySequence: discontinuitySequence(this.segments, this.current?.mark.epoch ?? 0), targetDurationS: this.targetS, ended: this.ended };
+      return mediaPlaylist(index, { query, version: TS_PLAYLIST_VERSION });
     });
   }
 
   segment(uri: string): Buffer | undefined {
     return this.segments.find((s) => s.uri === uri)?.data;
+  }
+
+  /** Carries on the segments of the same variant of the stream this one continues. */
+  adopt(earlier: TsSegmenter): void {
+    prependSegments(this.segments, earlier.segments);
+    this.targetS = Math.max(this.targetS, earlier.targetS);
+    this.rendered.invalidate();
   }
 
   stop(): void {
@@ -162,9 +178,13 @@ export class TsSegmenter implements HubListener {
 const segmenters = new HubScoped<TsSegmenter>();
 
 function segmenter(hub: StreamHub, video: string, audio: string): TsSegmenter {
-  const s = segmenters.get(hub, `${video}_${audio}`, (forget) => {
+  const key = `${video}_${audio}`;
+  const s = segmenters.get(hub, key, (forget) => {
     const query = { video: video === '' ? 'none' : video, audio: audio === '' ? 'none' : audio };
-    return new TsSegmenter(hub, (tracks) => selectTracks(tracks, query, TS_CAPABILITY), forget);
+    const made = new TsSegmenter(hub, (tracks) => selectTracks(tracks, query, TS_CAPABILITY), forget);
+    const earlier = hub.continuedFrom && segmenters.peek(hub.continuedFrom, key);
+    if (earlier) made.adopt(earlier);
+    return made;
   });
   s.touch();
   return s;

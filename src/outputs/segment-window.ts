@@ -13,21 +13,49 @@ export interface WindowSegment extends HlsSegment {
 }
 
 /**
- * Keeps what the stream's DVR window keeps (at least 3 segments), within MAX_SEGMENTS and
- * MAX_WINDOW_BYTES. The
- * first listed segment never carries a discontinuity: its epoch is the playlist's
- * EXT-X-DISCONTINUITY-SEQUENCE.
+ * Keeps what the stream's DVR window keeps, within MAX_SEGMENTS and MAX_WINDOW_BYTES; a
+ * segment leaves only if at least three target durations stay listed (RFC 8216 §6.2.2), so a
+ * dropped buffer (a new source) does not empty the playlist.
  */
-export function trimSegments(segments: WindowSegment[], firstMs: number): void {
+export function trimSegments(segments: WindowSegment[], firstMs: number, targetS: number): void {
   let bytes = 0;
-  for (const s of segments) bytes += s.bytes;
-  while (segments.length > 3) {
+  let durationMs = 0;
+  for (const s of segments) {
+    bytes += s.bytes;
+    durationMs += s.durationMs;
+  }
+  while (segments.length > 1) {
     const first = segments[0]!;
-    if (segments.length <= MAX_SEGMENTS && bytes <= MAX_WINDOW_BYTES && (firstMs < 0 || first.startMs + first.durationMs >= firstMs)) break;
+    const overLimit = segments.length > MAX_SEGMENTS || bytes > MAX_WINDOW_BYTES;
+    const outsideWindow = firstMs >= 0 && first.startMs + first.durationMs < firstMs && durationMs - first.durationMs >= 3000 * targetS;
+    if (!overLimit && !outsideWindow) break;
     segments.shift();
     bytes -= first.bytes;
+    durationMs -= first.durationMs;
   }
-  if (segments[0]) segments[0].discontinuity = undefined;
+}
+
+/**
+ * EXT-X-DISCONTINUITY-SEQUENCE of a window: the discontinuities before its first segment. A
+ * segment keeps its tag when it becomes the first, so the number only grows when a tagged
+ * segment leaves (RFC 8216 §6.2.2).
+ */
+export function discontinuitySequence(segments: readonly WindowSegment[], fallbackEpoch: number): number {
+  const first = segments[0];
+  return first ? first.epoch - (first.discontinuity ? 1 : 0) : fallbackEpoch;
+}
+
+/**
+ * Puts the segments a stream listed before it ended in front of those of its continuation
+ * (same name, new publisher), so the playlist goes on with a discontinuity instead of starting
+ * over. Flags follow the epochs.
+ */
+export function prependSegments<T extends WindowSegment>(segments: T[], earlier: readonly T[]): void {
+  const first = segments[0];
+  segments.unshift(...earlier.filter((s) => !first || s.sequence < first.sequence));
+  segments.forEach((s, i) => {
+    if (i > 0) s.discontinuity = s.epoch !== segments[i - 1]!.epoch || undefined;
+  });
 }
 
 /**

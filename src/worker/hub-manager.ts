@@ -25,6 +25,8 @@ const RELAY_IDLE_MS = 10_000;
 const RELAY_RETRY_MS = 500;
 /** How long a stream that ended stays visible to segmented outputs (their playlists end with ENDLIST). */
 const ENDED_VISIBLE_MS = 60_000;
+/** How long a successor on another worker continues a stream's timeline (segment numbers, clock). */
+const TIMELINE_KEPT_MS = 120_000;
 
 interface HubEntry {
   hub: Hub;
@@ -64,7 +66,8 @@ export class HubManager {
     if (e && !e.hub.isEnded) return e;
     const settings = this.config.stream(name);
     const dvr = typeof settings?.DVR === 'number' ? settings.DVR : undefined;
-    const hub = new StreamHub(name, dvr === undefined ? {} : { dvrMs: dvr });
+    const ended = this.ended.get(name);
+    const hub = new StreamHub(name, { ...(dvr === undefined ? {} : { dvrMs: dvr }), ...(ended ? { continueFrom: ended } : {}) });
     const entry: HubEntry = { hub, local: false, relay: undefined, idleTimer: undefined };
     hub.on('end', (reason) => {
       this.log.info(`stream ${name} ended: ${reason}`);
@@ -100,6 +103,9 @@ export class HubManager {
       e.hub.detachSource('source moved to this worker');
     }
     e.local = true;
+    // a predecessor on another worker: go on where it stopped
+    const saved = this.registry.loadTimeline(name, TIMELINE_KEPT_MS);
+    if (saved) e.hub.continueTimeline(saved);
     e.hub.attachSource();
     let ended = false;
     return {
@@ -107,6 +113,7 @@ export class HubManager {
       end: (reason, clean) => {
         if (ended) return;
         ended = true;
+        this.registry.saveTimeline(name, e.hub.timeline());
         e.local = false;
         this.registry.release(name);
         if (clean || e.hub.listenerCount === 0) e.hub.end(reason);
@@ -137,7 +144,10 @@ export class HubManager {
    */
   endedHub(name: string): Hub | undefined {
     const hub = this.ended.get(name);
-    return hub && !this.hasSource(name) ? hub : undefined;
+    const current = this.entries.get(name)?.hub;
+    // a successor that has had a source of its own (now in its grace period, say) is the stream now
+    if (!hub || this.hasSource(name) || (current && !current.isEnded && current.everAttached)) return undefined;
+    return hub;
   }
 
   /** Whether some worker has a publisher (or other source) for `name` right now. */

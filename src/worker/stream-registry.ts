@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HazeError } from '../util/errors.js';
 import { TypedEmitter } from '../util/events.js';
-import { isAlive } from '../util/run-dir.js';
+import { isAlive, writeFileAtomic } from '../util/run-dir.js';
+import type { HubTimeline } from '../hub/stream-hub.js';
 
 export interface StreamClaim {
   stream: string;
@@ -80,6 +81,29 @@ export class StreamRegistry extends TypedEmitter<{ change: string }> {
     try {
       const claim = JSON.parse(fs.readFileSync(this.file(stream), 'utf8')) as StreamClaim;
       return isAlive(claim.pid) ? claim : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Where a stream's timeline stood when its publisher left (StreamHub.timeline), for a
+   * successor on any worker to continue it. Written next to the claims (not a `.json`, so
+   * the watch does not report it).
+   */
+  saveTimeline(stream: string, timeline: HubTimeline): void {
+    try {
+      writeFileAtomic(this.file(stream).replace(/\.json$/, '.timeline'), JSON.stringify({ ...timeline, savedAt: Date.now() }));
+    } catch {
+      // the run folder is gone (shutting down): nothing to continue
+    }
+  }
+
+  /** The timeline saved within the last `maxAgeMs`, if any. */
+  loadTimeline(stream: string, maxAgeMs: number): HubTimeline | undefined {
+    try {
+      const t = JSON.parse(fs.readFileSync(this.file(stream).replace(/\.json$/, '.timeline'), 'utf8')) as HubTimeline & { savedAt: number };
+      return Date.now() - t.savedAt <= maxAgeMs ? t : undefined;
     } catch {
       return undefined;
     }

@@ -96,5 +96,6 @@ export function publishTestPattern(url: string, seconds: number): ChildProcess {
 }
 
 export function exited(p: ChildProcess): Promise<number | null> {
-  return p.exitCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code)));
+  // a process killed by a signal has no exit code but is gone all the same
+  return p.exitCode !== null || p.signalCode !== null ? Promise.resolve(p.exitCode) : new Promise((r) => p.once('exit', (code) => r(code)));
 }

@@ -229,7 +229,9 @@ test('delta update: EXT-X-SKIP replaces the segments before the skip boundary', 
 test('ended LL playlist drops parts, hints and reports and ends with ENDLIST', () => {
   const idx = { ...bigLlIndex(), ended: true };
   const got = mediaPlaylist(idx, { lowLatency: { partTargetMs: 500, canSkipUntilMs: 12000, renditionReports: [{ uri: 'a', lastMsn: 1 }] }, skip: true });
-  assert.doesNotMatch(got, /EXT-X-PART:|PRELOAD-HINT|RENDITION-REPORT|EXT-X-SKIP|CAN-SKIP-UNTIL/);
+  assert.doesNotMatch(got, /EXT-X-PART:|PRELOAD-HINT|RENDITION-REPORT|EXT-X-SKIP/);
+  // the server control stays as the live playlist announced it (§6.2.1: only ENDLIST is added)
+  assert.match(got, /CAN-SKIP-UNTIL=12/);
   assert.ok(got.endsWith('#EXT-X-ENDLIST\n'));
 });
 
@@ -248,7 +250,10 @@ test('withQuery and targetDurationS', () => {
   assert.equal(targetDurationS([]), 1);
   assert.equal(targetDurationS([{ sequence: 0, startMs: 0, durationMs: 2000, uri: 'a' }]), 2);
   assert.equal(targetDurationS([{ sequence: 0, startMs: 0, durationMs: 2000.4, uri: 'a' }]), 2);
-  assert.equal(targetDurationS([{ sequence: 0, startMs: 0, durationMs: 2001, uri: 'a' }]), 3);
+  // rounded to the nearest second from version 6 on (RFC 8216 §4.3.3.1), up before
+  assert.equal(targetDurationS([{ sequence: 0, startMs: 0, durationMs: 2001, uri: 'a' }]), 2);
+  assert.equal(targetDurationS([{ sequence: 0, startMs: 0, durationMs: 2500, uri: 'a' }]), 3);
+  assert.equal(targetDurationS([{ sequence: 0, startMs: 0, durationMs: 2001, uri: 'a' }], 3), 3);
 });
 
 test('property: EXTINF rounds to at most the target, one URI line per EXTINF, every URI has the query', () => {

@@ -98,4 +98,32 @@ describe('segment start marks', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a relay hub nobody watches yet takes the whole window, and goes online once it has it', async () => {
+    const dir = tmpDir('haze-marks-');
+    const sock = path.join(dir, 'w.sock');
+    const log = new Logger({ proto: 'test' });
+    const source = new StreamHub('s', { dvrMs: 5000 });
+    source.attachSource();
+    source.setTrack(video);
+    source.setTrack(audio);
+    for (const p of packets(0, 9)) source.push(p);
+    const server = net.createServer((s) => serveDtscSocket(s, { resolve: () => source, status: () => ({}), log }));
+    await new Promise<void>((r) => server.listen(sock, r));
+    const relayHub = new StreamHub('s', { dvrMs: 5000 });
+    relayHub.attachSource('relay');
+    const relay = playDtscInto(sock, 's', relayHub, () => {}, log);
+    try {
+      assert.equal(await relayHub.waitOnline(3000), true);
+      // online only once the whole window is in: the same window and marks as the source
+      assert.deepEqual(relayHub.windowInfo(), source.windowInfo());
+      assert.deepEqual(marksOf(relayHub.packetsFromTime(relayHub.firstMs)), marksOf(source.packetsFromTime(source.firstMs)));
+    } finally {
+      relay.close();
+      server.close();
+      source.end('done');
+      relayHub.end('done');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

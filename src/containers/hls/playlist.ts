@@ -178,11 +178,15 @@ export interface MediaPlaylistOptions {
   independentSegments?: boolean;
 }
 
-/** EXT-X-TARGETDURATION: the longest segment rounded up to whole seconds (at least 1). */
-export function targetDurationS(segments: readonly HlsSegment[]): number {
+/**
+ * EXT-X-TARGETDURATION: the longest segment in whole seconds, at least 1. From protocol version
+ * 6 on, each EXTINF rounded to the nearest integer must be at most the target (RFC 8216
+ * §4.3.3.1); older clients expect the target not to be exceeded at all, so it is rounded up.
+ */
+export function targetDurationS(segments: readonly HlsSegment[], version = 7): number {
   let maxMs = 0;
   for (const s of segments) maxMs = Math.max(maxMs, s.durationMs);
-  return Math.max(1, Math.ceil(Math.round(maxMs) / 1000));
+  return Math.max(1, version >= 6 ? Math.round(maxMs / 1000) : Math.ceil(Math.round(maxMs) / 1000));
 }
 
 /** How many leading segments a delta update may replace with EXT-X-SKIP (§4.4.5.2, §6.2.5.1). */
@@ -214,9 +218,10 @@ export function mediaPlaylist(index: SegmentIndex, opts: MediaPlaylistOptions = 
     segments = segments.slice(drop);
   }
   const ll = opts.lowLatency;
-  const target = targetDurationS(segments);
-  const canSkip = ll?.canSkipUntilMs !== undefined && ll.canSkipUntilMs > 0 && !index.ended;
+  const canSkip = ll?.canSkipUntilMs !== undefined && ll.canSkipUntilMs > 0;
   const version = opts.version ?? (canSkip ? 9 : opts.initUri !== undefined ? 7 : 3);
+  // a live playlist's target duration never changes (§6.2.1): the segmenter may hold a larger one
+  const target = Math.max(index.targetDurationS ?? 1, targetDurationS(segments, version));
   const firstSeq = segments[0]?.sequence ?? pendingSequence(index);
 
   const lines = ['#EXTM3U', `#EXT-X-VERSION:${version}`, `#EXT-X-TARGETDURATION:${target}`];
@@ -233,7 +238,8 @@ export function mediaPlaylist(index: SegmentIndex, opts: MediaPlaylistOptions = 
   if (opts.initUri !== undefined) lines.push(`#EXT-X-MAP:URI=${quoted(withQuery(opts.initUri, q), 'URI')}`);
 
   let skipped = 0;
-  if (canSkip && opts.skip) {
+  // an ended playlist is always sent whole (8216bis §6.2.5.1)
+  if (canSkip && opts.skip && !index.ended) {
     skipped = skippableSegments(segments, ll!.canSkipUntilMs!);
     if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
   }

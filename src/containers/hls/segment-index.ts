@@ -45,6 +45,11 @@ export interface SegmentIndex {
   /** Discontinuities before the first listed segment (EXT-X-DISCONTINUITY-SEQUENCE, default 0). */
   discontinuitySequence?: number;
   preloadHint?: HlsPreloadHint;
+  /**
+   * EXT-X-TARGETDURATION the playlist has announced so far (the largest over the stream's life:
+   * it must not change while the playlist is live); the listed segments' own value if larger.
+   */
+  targetDurationS?: number;
   /** No more segments will follow (EXT-X-ENDLIST / static MPD). */
   ended: boolean;
 }

@@ -82,7 +82,11 @@ export function serveDtscSocket(socket: net.Socket, opts: DtscServeOptions): voi
           if (p.fragment) send(encodeDtcm({ cmd: 'fragment', index: p.fragment.index, epoch: p.fragment.epoch }));
           send(encodeDtp2(p));
         };
-        for (const p of hub.packetsFromLatestKey()) sendPacket(p);
+        // `window`: the whole DVR window, then `live` (a new relay hub, so every worker has the
+        // same window and lists the same segments); else from the newest keyframe on
+        const window = getNumber(f.command, 'window') === 1;
+        for (const p of window ? hub.packetsFromTime(hub.firstMs) : hub.packetsFromLatestKey()) sendPacket(p);
+        if (window) send(encodeDtcm({ cmd: 'live' }));
         const listener: HubListener = {
           onTracks: (tracks) => send(headerFrame(tracks)),
           onPacket: sendPacket,
@@ -112,10 +116,15 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
   const finish = (reason: string, streamEnded = false): void => {
     if (ended) return;
     ended = true;
+    if (window) hub.setCatchingUp(false);
     socket.destroy();
     onEnd(reason, streamEnded);
   };
-  socket.on('connect', () => socket.write(encodeDtcm({ cmd: 'play', stream })));
+  // A hub nobody watches yet takes the source's whole buffer (held offline until it is in);
+  // one with viewers continues from the newest keyframe, as they do.
+  const window = hub.listenerCount === 0;
+  if (window) hub.setCatchingUp(true);
+  socket.on('connect', () => socket.write(encodeDtcm({ cmd: 'play', stream, ...(window ? { window: 1 } : {}) })));
   socket.on('error', (err) => finish(err.message));
   socket.on('close', () => finish('connection closed'));
   socket.on('data', (chunk: Buffer) => {
@@ -135,6 +144,7 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
         } else {
           const cmd = getText(f.command, 'cmd');
           if (cmd === 'error' || cmd === 'end') finish(getText(f.command, 'msg') ?? cmd, cmd === 'end');
+          else if (cmd === 'live') hub.setCatchingUp(false);
           else if (cmd === 'clock') hub.setUnixZero(getNumber(f.command, 'unixzero') ?? -1);
           else if (cmd === 'fragment') mark = { index: getNumber(f.command, 'index') ?? 0, epoch: getNumber(f.command, 'epoch') ?? 0 };
         }
