@@ -19,16 +19,20 @@ export const SOURCE_ARGS: readonly string[] = [
   '-f', 'flv',
 ];
 
-/** Path of the cached source FLV; encodes it first when missing (about 10 s on 2 cores). */
-export function ensureSource(): string {
-  const key = createHash('sha1').update(SOURCE_ARGS.join(' ')).digest('hex').slice(0, 10);
+/**
+ * Path of the cached source FLV; encodes it first when missing (about 10 s on 2 cores).
+ * `gopFrames` changes the keyframe interval (default 60: 2 s).
+ */
+export function ensureSource(gopFrames = 60): string {
+  const args = SOURCE_ARGS.map((a, i) => (SOURCE_ARGS[i - 1] === '-g' || SOURCE_ARGS[i - 1] === '-keyint_min' ? String(gopFrames) : a));
+  const key = createHash('sha1').update(args.join(' ')).digest('hex').slice(0, 10);
   const dir = join(benchRoot, '.cache');
   const file = join(dir, `source-720p30-2mbps-${key}.flv`);
   if (existsSync(file) && statSync(file).size > 1_000_000) return file;
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.part`;
   process.stderr.write(`bench: encoding source ${file} (once)\n`);
-  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...SOURCE_ARGS, tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args, tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) throw new Error(`ffmpeg failed to make the source (exit ${r.status ?? r.signal})`);
   renameSync(tmp, file);
   return file;

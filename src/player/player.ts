@@ -59,6 +59,8 @@ interface Playback {
   destroy(): void;
   /** Seconds behind the live edge as the library estimates it, when it does. */
   latencyS?(): number | undefined;
+  /** Seconds since the frame on screen reached the server, from the server's clock in the manifest. */
+  behindIngestS?(): number | undefined;
 }
 
 interface StartContext {
@@ -86,6 +88,7 @@ interface HazePlayerHandle {
   /** Every failure so far, newest last (bounded). */
   errors: string[];
   latencyS(): number | undefined;
+  behindIngestS(): number | undefined;
   destroy(): void;
 }
 
@@ -205,6 +208,10 @@ interface Window {
       return {
         destroy: () => hls.destroy(),
         latencyS: () => (Number.isFinite(hls.latency) ? hls.latency : undefined),
+        behindIngestS: () => {
+          const date = hls.playingDate as Date | null;
+          return date ? (Date.now() - date.getTime()) / 1000 : undefined;
+        },
       };
     },
   };
@@ -221,13 +228,12 @@ interface Window {
       player.on('error', (e: { error?: { code?: number; message?: string } }) => fail(`dash.js: ${e.error?.code ?? ''} ${e.error?.message ?? ''}`.trim()));
       player.on('playbackError', (e: { error?: { message?: string } }) => fail(`dash.js playback: ${e.error?.message ?? ''}`));
       player.initialize(video, source.url, false);
-      return {
-        destroy: () => player.destroy(),
-        latencyS: () => {
-          const l = player.getCurrentLiveLatency();
-          return Number.isFinite(l) && l > 0 ? l : undefined;
-        },
+      // dash.js measures from availabilityStartTime with the server's clock (UTCTiming)
+      const liveLatency = (): number | undefined => {
+        const l = player.getCurrentLiveLatency();
+        return Number.isFinite(l) && l > 0 ? l : undefined;
       };
+      return { destroy: () => player.destroy(), latencyS: liveLatency, behindIngestS: liveLatency };
     },
   };
 
@@ -389,6 +395,7 @@ interface Window {
       video,
       errors: [],
       latencyS: () => playback?.latencyS?.(),
+      behindIngestS: () => playback?.behindIngestS?.(),
       destroy() {
         destroyed = true;
         clearTimeout(retryTimer);
