@@ -15,6 +15,7 @@
 
 import { ByteReader } from '../../util/bytes.js';
 import { HazeError } from '../../util/errors.js';
+import { crc32Msb } from '../../util/crc32.js';
 
 export const OGG_FLAG_CONTINUED = 0x01;
 export const OGG_FLAG_BOS = 0x02;
@@ -29,21 +30,9 @@ export const OGG_DEFAULT_MAX_PACKET = 16 * 1024 * 1024;
 
 const CAPTURE = 0x5367_674f; // "OggS" read as u32 little-endian
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let r = i << 24;
-    for (let k = 0; k < 8; k++) r = r & 0x8000_0000 ? (r << 1) ^ 0x04c1_1db7 : r << 1;
-    t[i] = r >>> 0;
-  }
-  return t;
-})();
-
 /** Ogg's CRC-32 (non-reflected, polynomial 0x04C11DB7, init 0, no final XOR) of bytes [start, end). */
 export function oggCrc32(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
-  let c = crc;
-  for (let i = start; i < end; i++) c = ((c << 8) ^ CRC_TABLE[((c >>> 24) ^ buf[i]!) & 0xff]!) >>> 0;
-  return c >>> 0;
+  return crc32Msb(buf, start, end, crc);
 }
 
 // ---- writing ---------------------------------------------------------------------------------

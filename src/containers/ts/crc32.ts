@@ -2,18 +2,8 @@
 // 0xFFFFFFFF, MSB first, no reflection, no final XOR). A section including its CRC_32 field
 // yields 0.
 
-const TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i << 24;
-    for (let k = 0; k < 8; k++) c = c & 0x80000000 ? (c << 1) ^ 0x04c11db7 : c << 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
+import { crc32Msb } from '../../util/crc32.js';
 
 export function crc32Mpeg2(data: Uint8Array, start = 0, end = data.length): number {
-  let crc = 0xffffffff;
-  for (let i = start; i < end; i++) crc = ((crc << 8) ^ TABLE[((crc >>> 24) ^ data[i]!) & 0xff]!) >>> 0;
-  return crc >>> 0;
+  return crc32Msb(data, start, end, 0xffffffff);
 }
