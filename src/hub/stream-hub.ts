@@ -256,7 +256,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   /** Takes a packet from the source: timeline fix-up, ring, keyframe index, fan-out. */
   push(packet: Packet): void {
     if (this.ended || !this.trackMap.has(packet.trackId)) return;
-    if (this.pendingOffset) {
+    // a relay's packets carry their source hub's timeline already
+    if (this.pendingOffset && this.sourceKind === 'publisher') {
       this.pendingOffset = false;
       const shifted = packet.timeMs + this.timeOffsetMs;
       // A successor whose clock does not continue ours starts where the wall clock says the

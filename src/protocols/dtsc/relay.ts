@@ -120,9 +120,9 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
     socket.destroy();
     onEnd(reason, streamEnded);
   };
-  // A hub nobody watches yet takes the source's whole buffer (held offline until it is in);
-  // one with viewers continues from the newest keyframe, as they do.
-  const window = hub.listenerCount === 0;
+  // A new hub nobody watches yet takes the source's whole buffer (held offline until it is
+  // in); one with viewers or packets continues from the newest keyframe.
+  const window = hub.listenerCount === 0 && hub.lastMs < 0;
   if (window) hub.setCatchingUp(true);
   socket.on('connect', () => socket.write(encodeDtcm({ cmd: 'play', stream, ...(window ? { window: 1 } : {}) })));
   socket.on('error', (err) => finish(err.message));
