@@ -80,9 +80,14 @@ function writeI64(buf: Buffer, pos: number, v: number): void {
   buf.writeUInt32BE(v - hi * 0x1_0000_0000, pos + 4);
 }
 
-/** Size of the DTP2 frame encodeDtp2 writes (§2.3: 24 + 17? + 15? + 19? + 11 + n). */
+/** Size of a DTP2 frame (§2.3: 24 + 17? + 15? + 19? + 11 + n) of `payloadBytes` of data. */
+export function dtp2SizeFor(payloadBytes: number, offsetMs: number, keyframe: boolean, bpos = 0): number {
+  return 24 + (offsetMs !== 0 ? 17 : 0) + (bpos !== 0 ? 15 : 0) + (keyframe ? 19 : 0) + 11 + payloadBytes;
+}
+
+/** Size of the DTP2 frame encodeDtp2 writes. */
 export function dtp2Size(packet: Packet, bpos = 0): number {
-  return 24 + (packet.offsetMs !== 0 ? 17 : 0) + (bpos !== 0 ? 15 : 0) + (packet.keyframe ? 19 : 0) + 11 + packet.data.length;
+  return dtp2SizeFor(packet.data.length, packet.offsetMs, packet.keyframe, bpos);
 }
 
 /**
