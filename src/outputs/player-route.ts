@@ -1,5 +1,5 @@
 // The embeddable player's files, MistServer's URLs (reference §6.3): `/player.js` (the
-// meta-player, src/player/), `/player/{hls,dash,mpegts}.js` (the playback libraries it loads
+// meta-player, src/web/player/), `/player/{hls,dash,mpegts}.js` (the playback libraries it loads
 // on demand, from their npm packages), `/embed_NAME.js` (the player that embeds NAME where
 // the script tag is) and `/NAME.html` (a page that plays NAME and nothing else). Files are
 // read once, gzipped once and answered from memory with an ETag.
@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 
 /** Where each served script comes from (resolved on first request, so a missing package is a 500 there, not a crash). */
 const SCRIPT_FILES: Record<string, () => string> = {
-  '/player.js': () => path.resolve(here, '../../player/player.js'),
+  '/player.js': () => path.resolve(here, '../../web/player/player.js'),
   '/player/hls.js': () => require.resolve('hls.js/dist/hls.min.js'),
   // the package exports only its full bundle; the media player alone is the file next to it
   '/player/dash.js': () => path.join(path.dirname(require.resolve('dashjs')), 'dash.mediaplayer.min.js'),

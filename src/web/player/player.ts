@@ -4,7 +4,7 @@
 // combination this browser supports. A wrapper that fails hands over to the next combination;
 // an offline stream shows a message and starts by itself once the stream is online.
 //
-// A plain browser script (no modules, no imports): compiled by src/player/tsconfig.json with
+// A plain browser script (no modules, no imports): compiled by src/web/player/tsconfig.json with
 // the DOM library. The playback libraries (hls.js, dash.js, mpegts.js) are npm packages that
 // Haze serves from `player/` next to this script, loaded only when a wrapper needs one.
 //
