@@ -50,8 +50,8 @@ export function writeOpusControlHeader(out: Buffer, offset: number, auSize: numb
 
 // Default stream/coupled counts and channel mappings of channel_config_code 1..8 (Vorbis order,
 // the layouts libopus's surround encoder produces).
-const COUPLED_DEFAULT = [0, 0, 1, 1, 2, 2, 2, 3, 3];
-const MAP_DEFAULT: ReadonlyArray<readonly number[]> = [
+export const OPUS_DEFAULT_COUPLED: readonly number[] = [0, 0, 1, 1, 2, 2, 2, 3, 3];
+export const OPUS_DEFAULT_MAPPING: ReadonlyArray<readonly number[]> = [
   [],
   [0],
   [0, 1],
@@ -75,8 +75,8 @@ export function opusChannelConfigCode(opusHead: Uint8Array, channels: number): n
     if (head.mappingFamily === 0) return ch <= 2 ? ch : 0xff;
     if (head.mappingFamily === 1 && ch <= 8 && head.mapping) {
       const { streams, coupled, channelMap: map } = head.mapping;
-      const def = MAP_DEFAULT[ch]!;
-      if (streams === ch - COUPLED_DEFAULT[ch]! && coupled === COUPLED_DEFAULT[ch] && def.every((v, i) => map[i] === v)) return ch;
+      const def = OPUS_DEFAULT_MAPPING[ch]!;
+      if (streams === ch - OPUS_DEFAULT_COUPLED[ch]! && coupled === OPUS_DEFAULT_COUPLED[ch] && def.every((v, i) => map[i] === v)) return ch;
       if (ch >= 2 && streams === ch && coupled === 0 && map.every((v, i) => v === i)) return 0x80 | ch;
     }
     return 0xff;
