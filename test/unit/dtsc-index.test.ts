@@ -1,5 +1,5 @@
 // The VoD index (keys, fragments, parts, key sizes, bps) built from a file's packets matches,
-// table for table, the one MistServer 3.10 wrote into small.flv.dtsh for the same file.
+// table for table, the ones MistServer 3.10 wrote into small.flv.dtsh and small.mp4.dtsh.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { mistFixtures } from '../helpers.js';
 import { parseFlvFile } from '../../src/containers/flv/demux.js';
 import { readDtscHeader } from '../../src/containers/dtsc/header.js';
 import { AUDIO_KEY_INTERVAL_MS, DtscIndexBuilder, MIN_FRAGMENT_MS } from '../../src/containers/dtsc/index-builder.js';
+import { bufferByteSource, openMp4 } from '../../src/containers/mp4/demux.js';
 
 /**
  * Byte position of each FLV frame tag's packet as MistServer's FLV input records it: where its
@@ -48,6 +49,19 @@ test('small.flv: the index equals MistServer\'s small.flv.dtsh for the video and
     const ours = builder.track(flv.tracks.find((t) => t.codec === codec)!.id)!;
     assert.deepEqual(ours.tables, theirs.tables, codec);
     assert.deepEqual([ours.firstMs, ours.lastMs, ours.bps, ours.maxBps], [theirs.firstMs, theirs.lastMs, theirs.bps, theirs.maxBps], codec);
+  }
+});
+
+test('small.mp4: the index equals MistServer\'s small.mp4.dtsh (sample offsets as bpos, edit list not applied, as MistServer reads MP4)', async () => {
+  const mp4 = await openMp4(bufferByteSource(fs.readFileSync(path.join(mistFixtures, 'small.mp4'))), { editList: 'ignore' });
+  const builder = new DtscIndexBuilder();
+  for (const t of mp4.tracks) builder.addTrack(t.id, t.type === 'video');
+  for (const s of mp4.samples) builder.add({ trackId: s.trackId, timeMs: s.timeMs, offsetMs: s.offsetMs, keyframe: s.keyframe, size: s.size, bpos: s.pos });
+  const mist = readDtscHeader(fs.readFileSync(path.join(mistFixtures, 'small.mp4.dtsh')));
+  for (const theirs of mist.tracks) {
+    const ours = builder.track(mp4.tracks.find((t) => t.codec === theirs.codec)!.id)!;
+    assert.deepEqual(ours.tables, theirs.tables, theirs.codec);
+    assert.deepEqual([ours.firstMs, ours.lastMs, ours.bps, ours.maxBps], [theirs.firstMs, theirs.lastMs, theirs.bps, theirs.maxBps], theirs.codec);
   }
 });
 
