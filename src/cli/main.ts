@@ -9,11 +9,12 @@ const HELP = `haze: a media server (one input, every output)
 Usage:
   haze serve [--data DIR] [--config FILE] [--api PORT] [--http PORT] [--rtmp PORT]
              [--rtsp PORT] [--srt PORT] [--dtsc PORT] [--webrtc PORT] [--workers N]
+  haze convert IN OUT    (any of flv ts mkv webm mp4 mov dtsc to dtsc flv ts mp4 mkv webm mp3 aac ogg wav)
   haze version
   haze help
 
 Defaults: --data ./haze-data, API 4242 (127.0.0.1), HTTP 8080, RTMP 1935, one worker per core.
-Coming with later releases: haze convert, haze merge, haze analyse, haze balance.
+Coming with later releases: haze merge, haze analyse, haze balance.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -45,7 +46,10 @@ async function main(argv: string[]): Promise<number> {
     case '-h':
       process.stdout.write(HELP);
       return 0;
-    case 'convert':
+    case 'convert': {
+      const { runConvert } = await import('./convert.js');
+      return runConvert(rest);
+    }
     case 'merge':
     case 'analyse':
     case 'balance':

@@ -97,6 +97,12 @@ export interface DtscTrackExtras {
 /** A Track (src/media/types.ts; `id` is the DTSC `trackid`) with its DTSC header fields. */
 export type DtscTrack = Track & DtscTrackExtras;
 
+/** The Track of a header track, without its DTSC-only fields. */
+export function plainTrack(t: DtscTrack): Track {
+  const { firstMs: _f, lastMs: _l, maxBps: _m, efpks: _e, missedFrags: _mf, nowMs: _n, tables: _t, idx: _i, ...track } = t;
+  return track as Track;
+}
+
 export interface DtscStreamMeta {
   live: boolean;
   vod: boolean;

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { getNumber, getText } from '../../containers/dtsc/dtmi.js';
 import { DtscFrameReader, encodeDtcm, encodeDtp2 } from '../../containers/dtsc/packets.js';
-import { readDtscHeader, writeDtscHeader, type DtscTrack } from '../../containers/dtsc/header.js';
+import { plainTrack, readDtscHeader, writeDtscHeader, type DtscTrack } from '../../containers/dtsc/header.js';
 import type { HubListener, StreamHub } from '../../hub/stream-hub.js';
 import type { FragmentMark, Packet, Track } from '../../media/types.js';
 import { errorText } from '../../util/errors.js';
@@ -132,7 +132,7 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
       for (const f of reader.push(chunk)) {
         if (f.kind === 'header') {
           const tracks = readDtscHeader(f.raw).tracks;
-          const next = new Map<number, Track>(tracks.map((t) => [t.id, stripExtras(t)]));
+          const next = new Map<number, Track>(tracks.map((t) => [t.id, plainTrack(t)]));
           for (const id of known.keys()) if (!next.has(id)) hub.removeTrack(id);
           for (const t of next.values()) hub.setTrack(t);
           known = next;
@@ -180,9 +180,4 @@ export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<unkno
       }
     });
   });
-}
-
-function stripExtras(t: DtscTrack): Track {
-  const { firstMs: _f, lastMs: _l, maxBps: _m, efpks: _e, missedFrags: _mf, nowMs: _n, tables: _t, idx: _i, ...track } = t;
-  return track as Track;
 }
