@@ -85,8 +85,11 @@ export class CmafSegmenter implements HubListener {
   private frameMs = DEFAULT_FRAME_MS;
   private ended = false;
   private stopped = false;
-  /** EXT-X-TARGETDURATION so far: it only grows (RFC 8216 §6.2.1). */
-  private targetS = 1;
+  /**
+   * EXT-X-TARGETDURATION so far: it only grows (RFC 8216 §6.2.1), from what segments cut at
+   * SEGMENT_TARGET_MS take, so a short first segment does not announce a target that grows later.
+   */
+  private targetS = Math.ceil(SEGMENT_TARGET_MS / 1000);
   /** The number of the newest segment cut, so an empty window still numbers on. */
   private lastIndex = -1;
   /** The init segment before a track change, until the next segment shows whether it still holds. */

@@ -9,7 +9,7 @@
 
 import { TsMuxer } from '../containers/ts/mux.js';
 import { mediaPlaylist, multivariantPlaylist, targetDurationS } from '../containers/hls/playlist.js';
-import type { HubListener, StreamHub } from '../hub/stream-hub.js';
+import { SEGMENT_TARGET_MS, type HubListener, type StreamHub } from '../hub/stream-hub.js';
 import type { FragmentMark, Packet, Track } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import type { TrackSelection } from './feed.js';
@@ -38,8 +38,11 @@ export class TsSegmenter implements HubListener {
   /** The segment being cut: its mark and first media time; undefined until a mark arrives. */
   private current: { mark: FragmentMark; startMs: number } | undefined;
   private ended = false;
-  /** EXT-X-TARGETDURATION so far: it only grows (RFC 8216 §6.2.1). */
-  private targetS = 1;
+  /**
+   * EXT-X-TARGETDURATION so far: it only grows (RFC 8216 §6.2.1), from what segments cut at
+   * SEGMENT_TARGET_MS take, so a short first segment does not announce a target that grows later.
+   */
+  private targetS = Math.ceil(SEGMENT_TARGET_MS / 1000);
   /** The number of the newest segment cut, so an empty window still numbers on. */
   private lastIndex = -1;
   private readonly rendered = new PlaylistCache();

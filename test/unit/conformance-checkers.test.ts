@@ -778,6 +778,8 @@ class LiveSim {
       nextSequence: this.nextSeq,
       discontinuitySequence: this.discSeq,
       ...(hint && !this.ended ? { preloadHint: { uri: hint.uri } } : {}),
+      // as Haze's segmenters: the target duration is announced once and never shrinks
+      targetDurationS: this.tdS,
       ended: this.ended,
     };
   }
