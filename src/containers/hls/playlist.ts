@@ -189,14 +189,20 @@ export function targetDurationS(segments: readonly HlsSegment[], version = 7): n
   return Math.max(1, version >= 6 ? Math.round(maxMs / 1000) : Math.ceil(Math.round(maxMs) / 1000));
 }
 
-/** How many leading segments a delta update may replace with EXT-X-SKIP (§4.4.5.2, §6.2.5.1). */
+/**
+ * How many leading segments a delta update may replace with EXT-X-SKIP (§4.4.5.2, §6.2.5.1):
+ * those that end at least CAN-SKIP-UNTIL before the end of the playlist, in playlist time (the
+ * sum of EXTINF durations, not media timestamps, which jump across a discontinuity).
+ */
 export function skippableSegments(segments: readonly HlsSegment[], canSkipUntilMs: number): number {
-  const last = segments[segments.length - 1];
-  if (!last) return 0;
-  // Segments that end at or before the Skip Boundary (CAN-SKIP-UNTIL before the playlist end).
-  const boundaryMs = last.startMs + last.durationMs - canSkipUntilMs;
+  let remainingMs = 0;
+  for (const s of segments) remainingMs += s.durationMs;
   let n = 0;
-  while (n < segments.length && segments[n]!.startMs + segments[n]!.durationMs <= boundaryMs) n++;
+  while (n < segments.length) {
+    remainingMs -= segments[n]!.durationMs;
+    if (remainingMs < canSkipUntilMs) break;
+    n++;
+  }
   return n;
 }
 
