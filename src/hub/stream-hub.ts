@@ -95,10 +95,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   /** The tracks or the source changed since the last segment start: the next one opens a new epoch. */
   private fragmentEpochPending = false;
   private catchingUp = false;
-  /** Some source fed this hub at some point. */
-  everAttached = false;
-  /** The ended hub this one continues (HubOptions.continueFrom): outputs carry on its segments. */
-  continuedFrom: StreamHub | undefined;
+  private attachedOnce = false;
+  private previous: StreamHub | undefined;
   /** Wall clock (ms since the epoch) of media time 0; -1 until the first packet. */
   private unixZero = -1;
   /**
@@ -119,10 +117,20 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.graceMs = opts.sourceGraceMs ?? DEFAULT_GRACE_MS;
     const prev = opts.continueFrom;
     if (prev) {
-      this.continuedFrom = prev;
-      prev.continuedFrom = undefined; // one step back is all anyone needs
+      this.previous = prev;
+      prev.previous = undefined; // one step back is all anyone needs
       this.continueTimeline(prev.timeline());
     }
+  }
+
+  /** Some source fed this hub at some point. */
+  get everAttached(): boolean {
+    return this.attachedOnce;
+  }
+
+  /** The ended hub this one continues (HubOptions.continueFrom): outputs carry on its segments. */
+  get continuedFrom(): StreamHub | undefined {
+    return this.previous;
   }
 
   timeline(): HubTimeline {
@@ -184,7 +192,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
     this.hasSource = true;
-    this.everAttached = true;
+    this.attachedOnce = true;
     this.sourceKind = kind;
     this.pendingOffset = this.lastTimeMs >= 0;
     this.fragmentEpochPending ||= this.fragment.index >= 0;

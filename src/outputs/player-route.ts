@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { MediaRequest, MediaResponder, MediaRoute } from '../protocols/http/media-server.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
+import { scriptSafe } from './stream-info.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -60,7 +61,7 @@ function embedAsset(name: string): Asset {
 
 /** A JS string literal that is also safe inside an HTML <script> element. */
 function jsString(s: string): string {
-  return JSON.stringify(s).replace(/[<>&'\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return scriptSafe(JSON.stringify(s));
 }
 
 function htmlText(s: string): string {

@@ -305,7 +305,7 @@ export function streamInfo(input: StreamInfoInput): Record<string, unknown> {
 }
 
 /** JSON safe to embed in a <script> and in JS string literals: no `<`, `>`, `&`, `'`, U+2028/9. */
-function scriptSafe(json: string): string {
+export function scriptSafe(json: string): string {
   return json.replace(/[<>&'\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

@@ -25,6 +25,7 @@ import { HazeError } from '../../util/errors.js';
 import { readBoxes, type Mp4Box } from './box.js';
 import type { ByteSource } from './byte-source.js';
 import { parseSampleDescription, SAMPLE_AS_STORED, SAMPLE_NAL_LENGTH_3, SAMPLE_SWAP_16, SAMPLE_SWAP_24, type EntryResult } from './sample-entry.js';
+import { SAMPLE_NON_SYNC, TFHD_BASE_DATA_OFFSET, TFHD_DEFAULT_BASE_IS_MOOF, TFHD_DEFAULT_DURATION, TFHD_DEFAULT_FLAGS, TFHD_DEFAULT_SIZE, TFHD_SAMPLE_DESCRIPTION, TRUN_CTO, TRUN_DATA_OFFSET, TRUN_DURATION, TRUN_FIRST_FLAGS, TRUN_FLAGS, TRUN_SIZE } from './fragment.js';
 
 export { bufferByteSource, fileByteSource, type ByteSource, type FileByteSource } from './byte-source.js';
 
@@ -385,22 +386,6 @@ function readTrak(trak: Mp4Box, movieTimescale: number, ctx: Context, opts: Requ
   t.endTicks = dts;
   return t;
 }
-
-// tfhd flags (§8.8.7) and trun flags (§8.8.8).
-const TFHD_BASE_DATA_OFFSET = 0x1;
-const TFHD_SAMPLE_DESCRIPTION = 0x2;
-const TFHD_DEFAULT_DURATION = 0x8;
-const TFHD_DEFAULT_SIZE = 0x10;
-const TFHD_DEFAULT_FLAGS = 0x20;
-const TFHD_DEFAULT_BASE_IS_MOOF = 0x20000;
-const TRUN_DATA_OFFSET = 0x1;
-const TRUN_FIRST_FLAGS = 0x4;
-const TRUN_DURATION = 0x100;
-const TRUN_SIZE = 0x200;
-const TRUN_FLAGS = 0x400;
-const TRUN_CTO = 0x800;
-/** sample_is_non_sync_sample in the sample flags. */
-const SAMPLE_NON_SYNC = 0x10000;
 
 function readMoof(moofStart: number, moof: Buffer, tracks: Map<number, TrackTables>, skipped: Set<number>, ctx: Context): void {
   const boxes = readBoxes(moof);

@@ -37,9 +37,23 @@ export const SAMPLE_FLAGS_SYNC = 0x0200_0000;
 /** sample_depends_on = 1 and sample_is_non_sync_sample. */
 export const SAMPLE_FLAGS_NON_SYNC = 0x0101_0000;
 
-// trun flags: data-offset, sample-duration, sample-size, sample-flags, composition-time-offset.
-const TRUN_FLAGS = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800;
-const TFHD_DEFAULT_BASE_IS_MOOF = 0x020000;
+// tfhd flags (§8.8.7) and trun flags (§8.8.8).
+export const TFHD_BASE_DATA_OFFSET = 0x1;
+export const TFHD_SAMPLE_DESCRIPTION = 0x2;
+export const TFHD_DEFAULT_DURATION = 0x8;
+export const TFHD_DEFAULT_SIZE = 0x10;
+export const TFHD_DEFAULT_FLAGS = 0x20;
+export const TFHD_DEFAULT_BASE_IS_MOOF = 0x20000;
+export const TRUN_DATA_OFFSET = 0x1;
+export const TRUN_FIRST_FLAGS = 0x4;
+export const TRUN_DURATION = 0x100;
+export const TRUN_SIZE = 0x200;
+export const TRUN_FLAGS = 0x400;
+export const TRUN_CTO = 0x800;
+/** sample_is_non_sync_sample in the sample flags. */
+export const SAMPLE_NON_SYNC = 0x10000;
+/** What the writer's trun carries: data-offset, sample-duration, sample-size, sample-flags, composition-time-offset. */
+const TRUN_WRITTEN = TRUN_DATA_OFFSET | TRUN_DURATION | TRUN_SIZE | TRUN_FLAGS | TRUN_CTO;
 const MAX_MDAT = 0xffff_ffff - 8;
 const MAX_SAMPLES = 1_000_000;
 
@@ -175,7 +189,7 @@ export class FragmentWriter {
       out.writeUInt32BE(starts[0]! % 0x1_0000_0000, o + 4);
       o += 8;
       o = header(out, o, 20 + 16 * n, 'trun');
-      o = u32(out, o, 0x0100_0000 | TRUN_FLAGS); // version 1: signed composition offsets
+      o = u32(out, o, 0x0100_0000 | TRUN_WRITTEN); // version 1: signed composition offsets
       o = u32(out, o, n);
       out.writeInt32BE(dataOffset, o);
       o += 4;
