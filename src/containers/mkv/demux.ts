@@ -72,6 +72,8 @@ export interface MatroskaDemuxerOptions {
   maxHeaderBytes?: number;
   /** Subtract CodecDelay from block timestamps, as RFC 9559 and ffmpeg do (default true). */
   applyCodecDelay?: boolean;
+  /** Called with the absolute offset of each Cluster as the reader enters it (before its blocks). */
+  onCluster?: (pos: number) => void;
 }
 
 /** Segment-level elements: any of these ends an unknown-size Cluster (RFC 9559 §6.2). */
@@ -146,6 +148,7 @@ export class MatroskaDemuxer {
   private readonly maxBlockBytes: number;
   private readonly maxHeaderBytes: number;
   private readonly applyCodecDelay: boolean;
+  private readonly onCluster: ((pos: number) => void) | undefined;
 
   /** Unparsed bytes: buf[bufPos..] sits at absolute offset bufAbs + bufPos. */
   private buf: Buffer = Buffer.alloc(0);
@@ -173,6 +176,26 @@ export class MatroskaDemuxer {
     this.maxBlockBytes = opts.maxBlockBytes ?? 64 * 1024 * 1024;
     this.maxHeaderBytes = opts.maxHeaderBytes ?? 32 * 1024 * 1024;
     this.applyCodecDelay = opts.applyCodecDelay ?? true;
+    this.onCluster = opts.onCluster;
+  }
+
+  /**
+   * Continues at absolute offset `pos` of the input: the next pushed byte is the one at `pos`.
+   * For seeking: push the file's start up to its first Cluster (EBML header, Segment header,
+   * Info, Tracks), then resumeAt(a Cluster's offset) and push from there. Only allowed between
+   * elements at Segment level (nothing buffered, no Cluster open).
+   */
+  resumeAt(pos: number): void {
+    if (this.ended) throw new HazeError('HAZE_ERR_PROTOCOL', 'resumeAt after end');
+    if (this.bufPos < this.buf.length || this.queued > 0 || this.skipLeft > 0) throw new HazeError('HAZE_ERR_PROTOCOL', `resumeAt(${pos}) with unparsed bytes at ${this.abs()}`);
+    while (this.stack.length > 0 && this.stack[this.stack.length - 1]!.end <= this.abs()) this.stack.pop();
+    const top = this.stack[this.stack.length - 1];
+    if (!top || top.id !== ID.Segment || this.stack.length !== 1) throw new HazeError('HAZE_ERR_PROTOCOL', `resumeAt(${pos}) outside a Segment's top level (at ${this.abs()})`);
+    if (pos < this.abs() || pos >= top.end) throw new HazeError('HAZE_ERR_MALFORMED', `resume position ${pos} outside the Segment (${this.abs()}..${top.end})`);
+    this.buf = Buffer.alloc(0);
+    this.bufPos = 0;
+    this.bufAbs = pos;
+    this.need = 1;
   }
 
   push(chunk: Buffer): MkvDemuxResult {
@@ -268,6 +291,7 @@ export class MatroskaDemuxer {
         else {
           this.clusterTs = 0;
           this.clusterTsSeen = false;
+          this.onCluster?.(abs);
         }
         continue;
       }

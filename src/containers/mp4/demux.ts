@@ -65,6 +65,11 @@ export interface OpenMp4Options {
   maxTopLevelBoxes?: number;
   /** 'apply' (default) or 'ignore' edit lists; see the timing rules. */
   editList?: 'apply' | 'ignore';
+  /**
+   * A moof running past the end of the source: 'throw' (default, HAZE_ERR_SHORT_READ) or 'warn'
+   * (stop indexing there with a warning: a fragmented recording still being written).
+   */
+  partialFragment?: 'throw' | 'warn';
 }
 
 /** A packet read from the file, with the index fields that locate it. */
@@ -461,6 +466,7 @@ export async function openMp4(src: ByteSource, options: OpenMp4Options = {}): Pr
     maxSamples: options.maxSamples ?? 20_000_000,
     maxTopLevelBoxes: options.maxTopLevelBoxes ?? 2_000_000,
     editList: options.editList ?? 'apply',
+    partialFragment: options.partialFragment ?? 'throw',
   };
   const ctx = new Context(src.size, opts.maxSamples);
   let moov: Buffer | undefined;
@@ -485,6 +491,10 @@ export async function openMp4(src: ByteSource, options: OpenMp4Options = {}): Pr
     } else if (size === 0) size = src.size - pos;
     if (size < header) throw new HazeError('HAZE_ERR_MALFORMED', `box '${type}' at ${pos} has size ${size} below its header`);
     const truncated = size > src.size - pos;
+    if (type === 'moof' && truncated && opts.partialFragment === 'warn') {
+      ctx.warn(`file ends inside a moof at byte ${pos} (${size} bytes, ${src.size - pos} present)`);
+      break;
+    }
     if (type === 'moov' || type === 'moof' || type === 'ftyp') {
       if (truncated) throw new HazeError('HAZE_ERR_SHORT_READ', `box '${type}' at ${pos} of ${size} bytes runs past the end (${src.size})`);
       if (size > opts.maxMoovBytes) throw new HazeError('HAZE_ERR_TOO_LARGE', `box '${type}' at ${pos} of ${size} bytes (limit ${opts.maxMoovBytes})`);
@@ -613,15 +623,19 @@ function toLength4(data: Buffer, lengthSize: number, at: number): Buffer {
   return out;
 }
 
+/** A sample's stored bytes in Haze's payload format: `stored` itself, or a converted copy. */
+export function sampleData(stored: Buffer, ref: SampleRef): Buffer {
+  const f = ref.sampleFormat;
+  if (f === SAMPLE_AS_STORED) return stored;
+  if (f <= SAMPLE_NAL_LENGTH_3) return toLength4(stored, f, ref.pos);
+  if (f === SAMPLE_SWAP_16 || f === SAMPLE_SWAP_24) return convertPcmByteOrder(stored, f);
+  return stored;
+}
+
 /** Reads one indexed sample as a Haze packet (converted to Haze's payload format where needed). */
 export async function readSample(src: ByteSource, ref: SampleRef): Promise<Mp4Packet> {
   const stored = await src.read(ref.pos, ref.size);
   if (stored.length !== ref.size) throw new HazeError('HAZE_ERR_SHORT_READ', `sample at ${ref.pos}: read ${stored.length} of ${ref.size} bytes`);
-  let data = stored;
-  const f = ref.sampleFormat;
-  if (f !== SAMPLE_AS_STORED) {
-    if (f <= SAMPLE_NAL_LENGTH_3) data = toLength4(stored, f, ref.pos);
-    else if (f === SAMPLE_SWAP_16 || f === SAMPLE_SWAP_24) data = convertPcmByteOrder(stored, f);
-  }
+  const data = sampleData(stored, ref);
   return { trackId: ref.trackId, timeMs: ref.timeMs, offsetMs: ref.offsetMs, keyframe: ref.keyframe, data, pos: ref.pos, size: ref.size };
 }

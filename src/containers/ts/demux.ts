@@ -34,8 +34,8 @@
 
 import type { AudioCodec, AudioTrack, Packet, Track, VideoCodec, VideoTrack } from '../../media/types.js';
 import { HazeError, isHazeError } from '../../util/errors.js';
-import { buildAvcC, parseH264Sps, H264_NAL_IDR, H264_NAL_PPS, H264_NAL_SPS } from '../../media/h264.js';
-import { buildHvcC, parseHevcSps, isHevcIrap, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS } from '../../media/hevc.js';
+import { buildAvcC, parseAvcC, parseH264Sps, H264_NAL_IDR, H264_NAL_PPS, H264_NAL_SPS } from '../../media/h264.js';
+import { buildHvcC, parseHvcC, parseHevcSps, isHevcIrap, HEVC_NAL_PPS, HEVC_NAL_SPS, HEVC_NAL_VPS } from '../../media/hevc.js';
 import { joinNalUnits, splitAnnexB } from '../../media/nal-units.js';
 import { buildAsc } from '../../media/aac.js';
 import { NEED_MORE, probeAc3, probeAdts, probeMpegAudio, probeOpus, type AudioFrame, type ProbeResult } from './audio-frames.js';
@@ -55,6 +55,12 @@ import { OPUS_DEFAULT_COUPLED, OPUS_DEFAULT_MAPPING } from './audio.js';
 export interface TsDemuxPacket extends Packet {
   /** Input offset of the first TS packet of the PES this packet came from. */
   pos: number;
+  /**
+   * With the `resumePositions` option: the lowest input offset a fresh demuxer can start at and
+   * still give this packet and every later one (PES packets of other PIDs interleave, so one
+   * that started earlier may end after this one). Never decreases from packet to packet.
+   */
+  resumePos?: number;
 }
 
 export interface TsDemuxResult {
@@ -73,6 +79,14 @@ export interface TsDemuxerOptions {
   maxHoldMs?: number;
   /** Most bytes held back while waiting for all tracks' configs (default 16 MiB). */
   maxHoldBytes?: number;
+  /**
+   * The unwrapped 90 kHz clock the input starts near (default: the first timestamp as it is).
+   * For reading on from the middle of a stream whose clock wrapped before (or was unwrapped past
+   * 2^33) earlier: timestamps are then taken nearest to this value.
+   */
+  clockRef?: number;
+  /** Set `resumePos` on every packet (see TsDemuxPacket). */
+  resumePositions?: boolean;
 }
 
 type Kind = 'h264' | 'hevc' | 'aac' | 'mp3' | 'ac3' | 'opus';
@@ -198,6 +212,8 @@ export class TsDemuxer {
 
   // Timeline.
   private clockRef: number | undefined;
+  private firstClock: number | undefined;
+  private readonly resumePositions: boolean;
 
   // Output.
   private announced = false;
@@ -213,6 +229,51 @@ export class TsDemuxer {
     this.maxPesBytes = opts.maxPesBytes ?? 32 * 1024 * 1024;
     this.maxHoldMs = opts.maxHoldMs ?? 5000;
     this.maxHoldBytes = opts.maxHoldBytes ?? 16 * 1024 * 1024;
+    this.clockRef = opts.clockRef;
+    this.resumePositions = opts.resumePositions ?? false;
+  }
+
+  /** The first PES timestamp read, unwrapped (undefined before one). */
+  get firstClockTicks(): number | undefined {
+    return this.firstClock;
+  }
+
+  /** The PID of the demuxed program's PMT (-1 before the PAT). */
+  get programPmtPid(): number {
+    return this.pmtPid;
+  }
+
+  /** Bytes per transport packet as detected: 188, 192 (M2TS) or 204. */
+  get packetStride(): number {
+    return this.stride;
+  }
+
+  /**
+   * Configures H.264/HEVC streams of the current PMT from known tracks (avcC/hvcC), for reading
+   * on from a keyframe whose access unit does not repeat the parameter sets. Call after the PMT.
+   */
+  primeVideo(tracks: readonly Track[]): void {
+    for (const t of tracks) {
+      const es = this.streams.get(t.id);
+      if (!es || t.type !== 'video' || t.init.length === 0) continue;
+      try {
+        if (es.kind === 'h264' && t.codec === 'H264') {
+          const c = parseAvcC(t.init);
+          es.sps = c.sps.map((n) => Buffer.from(n));
+          es.pps = c.pps.map((n) => Buffer.from(n));
+        } else if (es.kind === 'hevc' && t.codec === 'HEVC') {
+          const c = parseHvcC(t.init);
+          es.vps = c.vps.map((n) => Buffer.from(n));
+          es.sps = c.sps.map((n) => Buffer.from(n));
+          es.pps = c.pps.map((n) => Buffer.from(n));
+        } else continue;
+      } catch (err) {
+        if (!isHazeError(err)) throw err;
+        this.warn(`PID ${t.id}: track init: ${err.message}`);
+        continue;
+      }
+      this.configureVideo(es);
+    }
   }
 
   /** The configured tracks, in PMT order. */
@@ -663,12 +724,14 @@ export class TsDemuxer {
     const ref = this.clockRef;
     if (ref === undefined) {
       this.clockRef = raw;
+      this.firstClock = raw;
       return raw;
     }
     let d = (raw - (ref % TICKS_WRAP) + TICKS_WRAP) % TICKS_WRAP;
     if (d >= HALF_WRAP) d -= TICKS_WRAP;
     const v = ref + d;
     this.clockRef = v;
+    this.firstClock ??= v;
     return v;
   }
 
@@ -863,6 +926,15 @@ export class TsDemuxer {
   // ---- output --------------------------------------------------------------------------------
 
   private emit(p: TsDemuxPacket): void {
+    if (this.resumePositions) {
+      // Every PES still being collected, and every audio frame carried over, started before.
+      let min = p.pos;
+      for (const es of this.streams.values()) {
+        if (es.collecting && es.pesPos < min) min = es.pesPos;
+        if (es.carry && es.carryPos < min) min = es.carryPos;
+      }
+      p.resumePos = min;
+    }
     if (this.announced) {
       this.out.push(p);
       return;
