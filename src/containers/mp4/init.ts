@@ -57,7 +57,8 @@ export function trackTimescale(track: Track): number {
   throw new HazeError('HAZE_ERR_UNSUPPORTED', `no MP4 timescale for track ${track.id} (${track.type} ${track.codec})`);
 }
 
-const UNITY_MATRIX = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
+/** The identity transformation matrix of mvhd/tkhd (16.16 and 2.30 fixed point). */
+export const UNITY_MATRIX = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
 function u32s(values: readonly number[]): Buffer {
   return fields(values.length * 4, (w) => {
@@ -114,7 +115,7 @@ function tkhd(t: Track): BoxPart {
 }
 
 /** ISO-639-2/T packed as three 5-bit letters minus 0x60; `und` for anything else. */
-function packLanguage(lang: string): number {
+export function packLanguage(lang: string): number {
   const l = /^[a-z]{3}$/.test(lang) ? lang : 'und';
   return ((l.charCodeAt(0) - 0x60) << 10) | ((l.charCodeAt(1) - 0x60) << 5) | (l.charCodeAt(2) - 0x60);
 }
@@ -130,7 +131,8 @@ function mdhd(t: Track, timescale: number): BoxPart {
   );
 }
 
-function hdlr(handler: string, name: string): BoxPart {
+/** hdlr with a handler type ('vide', 'soun') and a human-readable name. */
+export function hdlr(handler: string, name: string): BoxPart {
   const nameBytes = Buffer.from(`${name}\0`, 'latin1');
   return fullBox('hdlr', 0, 0, u32s([0]), ascii(handler, 4), u32s([0, 0, 0]), nameBytes);
 }
@@ -256,7 +258,8 @@ function defaultVpcc(): Buffer {
   return Buffer.from([0, 31, (8 << 4) | (1 << 1), 1, 1, 1, 0, 0]);
 }
 
-function sampleEntry(t: Track, opts: InitSegmentOptions): BoxPart {
+/** The stsd sample entry (avc1 hvc1 av01 vp09 vp08 mp4a Opus ac-3) with its configuration box. */
+export function sampleEntry(t: Track, opts: InitSegmentOptions): BoxPart {
   if (t.type === 'video') {
     const need = (what: string): Buffer => {
       if (t.init.length === 0) throw new HazeError('HAZE_ERR_MALFORMED', `track ${t.id}: ${t.codec} without ${what}`);
