@@ -52,7 +52,8 @@ function formatSink(ext: string): Sink {
   let ids = new Set<number>();
   return {
     start(all, firstMs) {
-      const selection = selectTracks(all, {}, kind.format.capability);
+      // every track the format carries (a converter keeps all languages and renditions)
+      const selection = selectTracks(all, { video: 'all', audio: 'all', subtitle: 'all' }, kind.format.capability);
       carried = all.filter((t) => selection.ids.has(t.id));
       ids = new Set(carried.map((t) => t.id));
       if (carried.length === 0) throw new HazeError('HAZE_ERR_UNSUPPORTED', `no track (${all.map((t) => t.codec).join(', ') || 'none'}) fits .${ext}`);

@@ -9,12 +9,14 @@ const HELP = `haze: a media server (one input, every output)
 Usage:
   haze serve [--data DIR] [--config FILE] [--api PORT] [--http PORT] [--rtmp PORT]
              [--rtsp PORT] [--srt PORT] [--dtsc PORT] [--webrtc PORT] [--workers N]
-  haze convert IN OUT    (any of flv ts mkv webm mp4 mov dtsc to dtsc flv ts mp4 mkv webm mp3 aac ogg wav)
+  haze convert IN OUT    (any of flv ts mkv webm mp4 mov m4a dtsc mp3 aac wav to dtsc flv ts mp4 mkv webm mp3 aac ogg wav)
+  haze merge --append TARGET.dtsc ADD.dtsc | --mix OUT.dtsc IN.dtsc... | --defrag OUT.dtsc IN.dtsc
+  haze analyse FILE|URL [--validate]
   haze version
   haze help
 
 Defaults: --data ./haze-data, API 4242 (127.0.0.1), HTTP 8080, RTMP 1935, one worker per core.
-Coming with later releases: haze merge, haze analyse, haze balance.
+Coming with a later release: haze balance.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -50,8 +52,15 @@ async function main(argv: string[]): Promise<number> {
       const { runConvert } = await import('./convert.js');
       return runConvert(rest);
     }
-    case 'merge':
+    case 'merge': {
+      const { runMerge } = await import('./merge.js');
+      return runMerge(rest);
+    }
     case 'analyse':
+    case 'analyze': {
+      const { runAnalyse } = await import('./analyse.js');
+      return runAnalyse(rest);
+    }
     case 'balance':
       console.error(`haze ${cmd}: not built yet in this release`);
       return 2;

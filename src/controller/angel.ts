@@ -227,6 +227,7 @@ function printWelcome(config: HazeConfig, sockets: Map<string, BoundSocket>, con
   if (rtmp) lines.push(`  Publish:  ffmpeg -re -i INPUT -c copy -f flv rtmp://127.0.0.1:${rtmp.port}/live/${example}`);
   if (rtmp) lines.push(`  Play:     rtmp://127.0.0.1:${rtmp.port}/live/${example}`);
   if (http) lines.push(`            http://127.0.0.1:${http.port}/${example}.flv   http://127.0.0.1:${http.port}/${example}.ts`);
+  if (http && streams.includes('demo')) lines.push(`  Demo VoD: http://127.0.0.1:${http.port}/demo.html`);
   if (streams.length > 1) lines.push(`  Streams:  ${streams.join(', ')}`);
   process.stdout.write(lines.join('\n') + '\n');
 }

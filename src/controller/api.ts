@@ -292,8 +292,20 @@ interface InputInfo {
   priority: number;
 }
 
-/** Inputs this build has (MistServer capability shape); later issues add file and pull inputs. */
-export const INPUTS: readonly InputInfo[] = [{ name: 'Buffer', desc: 'Live buffer: accepts pushes on any push-capable protocol', source_match: ['push://*'], priority: 9 }];
+/** Inputs this build has (MistServer capability shape and names, reference §5.2); later issues add pull inputs. */
+export const INPUTS: readonly InputInfo[] = [
+  { name: 'Buffer', desc: 'Live buffer: accepts pushes on any push-capable protocol', source_match: ['push://*'], priority: 9 },
+  { name: 'MP4', desc: 'MP4/MOV files (progressive and fragmented)', source_match: ['/*.mp4', '/*.mov', '/*.m4a', '/*.m4v'], priority: 9 },
+  { name: 'EBML', desc: 'Matroska and WebM files', source_match: ['/*.mkv', '/*.mka', '/*.webm'], priority: 9 },
+  { name: 'FLV', desc: 'FLV files', source_match: ['/*.flv'], priority: 9 },
+  { name: 'TS', desc: 'MPEG-TS files', source_match: ['/*.ts', '/*.m2ts'], priority: 9 },
+  { name: 'DTSC', desc: 'DTSC files (also while they are being written)', source_match: ['/*.dtsc'], priority: 9 },
+  { name: 'MP3', desc: 'MP3 files', source_match: ['/*.mp3'], priority: 9 },
+  { name: 'AAC', desc: 'AAC files (ADTS)', source_match: ['/*.aac'], priority: 9 },
+  { name: 'WAV', desc: 'WAV files (PCM, A-law, mu-law)', source_match: ['/*.wav'], priority: 9 },
+  { name: 'Folder', desc: 'A folder: NAME+file.ext plays that file of it', source_match: ['/*/'], priority: 9 },
+  { name: 'Playlist', desc: 'A playlist of files played in order as a live stream', source_match: ['/*.pls'], priority: 9 },
+];
 
 function globMatch(pattern: string, s: string): boolean {
   const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$', 's');

@@ -3,7 +3,12 @@
 // the embedded default, the connector table (which protocol Haze has built so far, default
 // ports, URL patterns for `capabilities`), the validators and the CLI port overrides.
 
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sanitizeStreamName } from '../util/stream-name.js';
+
+/** The demo VoD file shipped with Haze (media/demo.mp4 in the package; this module runs from dist/src/controller). */
+export const DEMO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../media/demo.mp4');
 
 export interface ProtocolConfig {
   connector: string;
@@ -204,6 +209,7 @@ export function defaultConfig(): HazeConfig {
     },
     streams: {
       live: { name: 'live', source: 'push://127.0.0.1', DVR: DEFAULT_DVR_MS, processes: [] },
+      demo: { name: 'demo', source: DEMO_FILE, processes: [] },
     },
     auto_push: {},
     push_settings: { wait: 0, maxspeed: 0 },

@@ -3,6 +3,7 @@
 
 import type { StreamHub } from '../hub/stream-hub.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
+import type { StreamInfoTrack } from './stream-info.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { baseUrl, cleanBaseUrl, infoScript, streamInfo } from './stream-info.js';
 
@@ -13,6 +14,8 @@ export interface StreamInfoDeps {
   ports(): { http: number; rtmp?: number };
   /** The HTTP connector's public addresses (`pubaddr`): base URLs that replace the Host header's. */
   publicAddresses(): readonly string[];
+  /** The tracks of a VoD stream (with firstMs/lastMs); undefined for live streams, throws when its file cannot be played. */
+  vodTracks?(name: string): Promise<StreamInfoTrack[] | undefined>;
 }
 
 function headerValue(v: string | string[] | undefined): string | undefined {
@@ -28,14 +31,17 @@ export function streamInfoRoute(deps: StreamInfoDeps): MediaRoute {
     if (!name || !deps.isConfigured(name)) info = { error: 'Stream not found' };
     else {
       try {
-        const hub = await deps.onlineHub(name);
+        const vod = await deps.vodTracks?.(name);
+        const hub = vod ? undefined : await deps.onlineHub(name);
         const ports = deps.ports();
         // a reverse proxy's X-Mst-Path wins, then the configured public addresses, then Host
         const mstPath = cleanBaseUrl(headerValue(req.headers['x-mst-path']));
         const pubaddr = deps.publicAddresses();
         const http = mstPath ?? (pubaddr.length > 0 ? pubaddr : baseUrl(headerValue(req.headers['host']), undefined, ports.http));
         const base = { http, ...(ports.rtmp ? { rtmpPort: ports.rtmp } : {}) };
-        info = streamInfo({ name, tracks: [...hub.tracks], live: true, online: true, base, bufferWindowMs: Math.max(0, hub.lastMs - hub.firstMs) });
+        info = hub
+          ? streamInfo({ name, tracks: [...hub.tracks], live: true, online: true, base, bufferWindowMs: Math.max(0, hub.lastMs - hub.firstMs) })
+          : streamInfo({ name, tracks: vod!, live: false, online: true, base });
       } catch {
         info = { error: 'Stream is offline' };
       }

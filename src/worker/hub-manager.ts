@@ -17,6 +17,14 @@ import type { StreamClaim, StreamRegistry } from './stream-registry.js';
  */
 export type RelayConnector = (claim: StreamClaim, hub: Hub, onEnd: (reason: string, streamEnded: boolean) => void) => { close(): void };
 
+/** The inputs a worker runs itself for a stream's first viewer (a `.pls` playlist; pulls later). */
+export interface InputStarter {
+  /** Whether `source` is one of them. */
+  accepts(source: string): boolean;
+  /** Feeds `hub` from `source` until stopped. */
+  start(name: string, source: string, hub: Hub): { stop(): void };
+}
+
 /** How long a viewer waits for a configured stream to come online (DESIGN §4). */
 export const ONLINE_WAIT_MS = 5_000;
 /** A relay hub without viewers is released after this long. */
@@ -35,6 +43,8 @@ interface HubEntry {
   idleTimer: NodeJS.Timeout | undefined;
   /** Ended for lack of viewers (not because the stream ended). */
   idle?: boolean;
+  /** The input this worker runs for the stream (started by its first viewer). */
+  input?: { stop(reason: string): void };
 }
 
 export class HubManager {
@@ -48,6 +58,7 @@ export class HubManager {
     private readonly connectRelay: RelayConnector,
     private readonly log: Logger,
     private readonly onStreamEnd: (name: string) => void = () => {},
+    private readonly startInput?: InputStarter,
   ) {
     registry.on('change', (name) => this.onClaimChange(name));
   }
@@ -130,6 +141,7 @@ export class HubManager {
     if (!this.isConfigured(name)) throw new HazeError('HAZE_ERR_NOT_FOUND', `Stream not found: ${name}`, { status: 404, fatal: true });
     const e = this.entry(name);
     if (!e.local && !e.relay) this.tryRelay(name, e);
+    if (!e.local && !e.relay) this.tryInput(name, e);
     if (e.hub.online || (await e.hub.waitOnline(waitMs))) return e.hub;
     if (e.hub.listenerCount === 0 && !e.local) {
       e.idle = true;
@@ -183,6 +195,27 @@ export class HubManager {
     });
   }
 
+  /** Starts the stream's input here when it has one and nobody runs it yet (pulls, playlists). */
+  private tryInput(name: string, e: HubEntry): void {
+    const source = this.config.stream(name)?.source;
+    if (!this.startInput || !source || !this.startInput.accepts(source) || this.registry.lookup(name)) return;
+    let pub: ReturnType<HubManager['startPublish']>;
+    try {
+      pub = this.startPublish(name);
+    } catch {
+      return; // another worker just started it: the relay follows through the claim change
+    }
+    const input = this.startInput.start(name, source, pub.hub);
+    this.log.info(`stream ${name}: input started from ${source}`);
+    e.input = {
+      stop: (reason) => {
+        e.input = undefined;
+        input.stop();
+        pub.end(reason, true);
+      },
+    };
+  }
+
   private onClaimChange(name: string): void {
     const e = this.entries.get(name);
     // an entry exists while viewers watch or wait for the stream (idle ones end on a timer)
@@ -190,19 +223,27 @@ export class HubManager {
   }
 
   private onIdle(name: string, e: HubEntry): void {
-    if (e.local) return;
+    if (e.local && !e.input) return;
     if (e.idleTimer) clearTimeout(e.idleTimer);
     e.idleTimer = setTimeout(() => {
       e.idleTimer = undefined;
-      if (e.hub.listenerCount === 0 && !e.local) {
+      if (e.hub.listenerCount > 0) return;
+      const reason = `no viewers for ${RELAY_IDLE_MS / 1000} s`;
+      if (e.input) {
         e.idle = true;
-        e.hub.end(`no viewers for ${RELAY_IDLE_MS / 1000} s`);
+        e.input.stop(reason);
+      } else if (!e.local) {
+        e.idle = true;
+        e.hub.end(reason);
       }
     }, RELAY_IDLE_MS);
     e.idleTimer.unref();
   }
 
   closeAll(reason: string): void {
-    for (const e of [...this.entries.values()]) e.hub.end(reason);
+    for (const e of [...this.entries.values()]) {
+      e.input?.stop(reason);
+      e.hub.end(reason);
+    }
   }
 }

@@ -12,13 +12,15 @@ import { splitNameQuery } from '../util/stream-name.js';
 import type { ConfigView } from './config-view.js';
 import type { HubManager } from './hub-manager.js';
 import type { WorkerStats } from './worker-stats.js';
+import type { VodStreams } from '../vod/vod-streams.js';
+import { playVodRtmp } from '../outputs/vod/vod-rtmp.js';
 
 /** The session's close reason after deleteStream/FCUnpublish: the publisher ended on purpose. */
 const RTMP_UNPUBLISHED = 'client unpublished';
 
 export const RTMP_FORMAT: OutputFormat = { name: 'RTMP', capability: FLV_CAPABILITY, makeWriter: makeRtmpWriter };
 
-export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerStats, log: Logger): RtmpSessionHandler {
+export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerStats, log: Logger, vod?: VodStreams): RtmpSessionHandler {
   return {
     async publish(req) {
       const { name, query } = splitNameQuery(req.name);
@@ -49,6 +51,13 @@ export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerS
     async play(req, out) {
       const { name, query } = splitNameQuery(req.name);
       if (!name) throw new HazeError('HAZE_ERR_NOT_FOUND', `invalid stream name ${JSON.stringify(req.name)}`);
+      if (vod?.isVod(name)) {
+        // a Start argument of the play command (rtmpdump -A) stands for ?start=
+        if (req.startMs !== undefined && !query.has('start')) query.set('start', String(Math.round(req.startMs)));
+        const source = playVodRtmp(await vod.open(name), query, out, log);
+        log.info(`RTMP VoD play of ${name} from ${req.peer}`);
+        return source;
+      }
       const hub = await hubs.forViewer(name);
       const viewer = startViewer(hub, RTMP_FORMAT, selectorQuery(query), {
         write: (b) => out.write(b),

@@ -4,6 +4,7 @@
 // controller dies; a fault on one connection ends only that connection.
 
 import fs from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 import type { AngelMessage } from '../controller/angel.js';
 import { createMediaServer } from '../protocols/http/media-server.js';
@@ -14,12 +15,16 @@ import { hlsTsRoute } from '../outputs/hls-ts.js';
 import { cmafRoute } from '../outputs/cmaf.js';
 import { streamInfoRoute } from '../outputs/stream-info-route.js';
 import { playerRoute } from '../outputs/player-route.js';
+import { vodRoute } from '../outputs/vod/vod-route.js';
+import { VodLibrary } from '../vod/vod-library.js';
+import { VodStreams } from '../vod/vod-streams.js';
 import { cleanBaseUrl } from '../outputs/stream-info.js';
 import { errorText } from '../util/errors.js';
 import { log, setProcessName } from '../util/log.js';
 import { ensureRunDirs, pidFile, runPaths, workerSocketPath } from '../util/run-dir.js';
 import { ConfigView } from './config-view.js';
-import { HubManager } from './hub-manager.js';
+import { HubManager, type InputStarter } from './hub-manager.js';
+import { playPlaylist } from '../inputs/playlist.js';
 import { rtmpHandler } from './rtmp-handler.js';
 import { StreamRegistry } from './stream-registry.js';
 import { WorkerStats } from './worker-stats.js';
@@ -63,7 +68,12 @@ export async function runWorker(index: number): Promise<void> {
   const registry = new StreamRegistry(paths.streams, { pid: process.pid, worker: index, socket: socketPath });
   registry.watch();
   const stats = new WorkerStats();
-  const hubs = new HubManager(config, registry, (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog), wlog, (name) => stats.streamEnded(name));
+  const library = new VodLibrary(wlog);
+  const startInput: InputStarter = {
+    accepts: (source) => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source),
+    start: (_name, source, hub) => playPlaylist(path.resolve(source), hub, library, wlog),
+  };
+  const hubs = new HubManager(config, registry, (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog), wlog, (name) => stats.streamEnded(name), startInput);
 
   const status = (): WorkerStatus => {
     const streams: WorkerStreamStatus[] = [];
@@ -94,19 +104,25 @@ export async function runWorker(index: number): Promise<void> {
   control.on('error', (err) => wlog.error(`control socket: ${err.message}`));
   control.listen(socketPath);
 
+  const vod = new VodStreams((name) => config.stream(name)?.source, library);
   const ports: { http: number; rtmp?: number } = { http: 8080 };
   const infoRoute = streamInfoRoute({
     isConfigured: (name) => hubs.isConfigured(name),
     onlineHub: (name) => hubs.forViewer(name, hubs.hasSource(name) ? 2000 : 0),
     ports: () => ports,
     publicAddresses: () => config.publicAddresses().map(cleanBaseUrl).filter((u): u is string => u !== undefined),
+    vodTracks: async (name) => {
+      if (!vod.isVod(name)) return undefined;
+      const file = await vod.open(name);
+      return file.index.tracks.map((t) => ({ ...t.track, firstMs: t.firstMs, lastMs: t.lastMs, maxBps: t.maxBps }));
+    },
   });
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
   const segmented = { forViewer, endedHub: (name: string) => hubs.endedHub(name) };
-  const http = createMediaServer([infoRoute, playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const http = createMediaServer([infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
-    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog), wlog);
+    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod), wlog);
   });
   const servers: net.Server[] = [control, http, rtmp];
   http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
@@ -135,6 +151,7 @@ export async function runWorker(index: number): Promise<void> {
     wlog.info(`${sig}: stopping`);
     registry.close();
     hubs.closeAll('server stopping');
+    vod.library.close();
     for (const s of servers) s.close();
     try {
       fs.unlinkSync(socketPath);

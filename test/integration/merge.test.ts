@@ -118,13 +118,15 @@ describe('haze merge', { timeout: 120_000 }, () => {
     assert.deepEqual(await hashes(f('app.mkv')), [...src.main, ...src.hin]);
   });
 
-  it('convert() of the defragged file gives the first video and audio track', async () => {
+  it('convert() of the defragged file gives every track', async () => {
     assert.equal(await runMerge(['--defrag', f('defrag.dtsc'), f('app.dtsc')]), 0);
     await convert(f('defrag.dtsc'), f('defrag.mp4'));
-    assert.deepEqual(await hashes(f('defrag.mp4')), src.main);
+    const h = await hashes(f('defrag.mp4'));
+    assert.deepEqual(h.slice(0, 2), src.main, 'video and the first audio');
+    assert.deepEqual(h[2], src.hin[0], 'the appended audio');
   });
 
-  it('convert() of an appended file carries the appended track', { todo: 'src/inputs/file-packets.ts reads DTSC by its first header in file order; it needs readDtscFileInTimeOrder (lead)' }, async () => {
+  it('convert() of an appended file carries the appended track', async () => {
     await convert(f('app.dtsc'), f('conv.mkv'));
     const h = await hashes(f('conv.mkv'));
     assert.ok(h.some((s) => s.length === src.hin[0]!.length && s.every((x, i) => x === src.hin[0]![i])));

@@ -29,7 +29,7 @@ test('an empty request answers the full state', async () => {
   const r = await call({});
   assert.deepEqual(r['authorize'], { status: 'OK', local: true });
   assert.equal(r['LTS'], 1);
-  assert.deepEqual(Object.keys(r['streams']), ['live']);
+  assert.deepEqual(Object.keys(r['streams']), ['live', 'demo']);
   assert.equal(r['streams'].live.source, 'push://127.0.0.1');
   assert.equal(r['streams'].live.online, 0);
   assert.match(r['streams'].live.error, /offline/i);
@@ -83,7 +83,7 @@ test('deletestream takes a name, an array or an object', async () => {
   assert.ok(!('a' in store.get().streams));
   await call({ deletestream: ['b', 'nonexistent'] });
   await call({ deletestream: { C: true } });
-  assert.deepEqual(Object.keys(store.get().streams).sort(), ['d', 'live']);
+  assert.deepEqual(Object.keys(store.get().streams).sort(), ['d', 'demo', 'live']);
   r = await call({ deletestream: 'nonexistent' });
   assert.equal(r['error'], undefined, 'deleting what is not there is not an error');
   assert.match((await call({ deletestream: 5 }))['error'], /deletestream/);
@@ -220,7 +220,9 @@ test('capabilities: connectors, load and per-source answers', async () => {
   assert.ok('Buffer' in capa.inputs);
 
   assert.equal((await call({ capabilities: 'push://1.2.3.4', minimal: 1 }))['capabilities'].name, 'Buffer');
-  assert.match((await call({ capabilities: '/media/x.mp4', minimal: 1 }))['capabilities'].error, /no input/);
+  assert.equal((await call({ capabilities: '/media/x.mp4', minimal: 1 }))['capabilities'].name, 'MP4');
+  assert.equal((await call({ capabilities: '/media/films/', minimal: 1 }))['capabilities'].name, 'Folder');
+  assert.match((await call({ capabilities: '/media/x.xyz', minimal: 1 }))['capabilities'].error, /no input/);
 });
 
 test('unknown calls and hostile keys give an error member', async () => {
@@ -231,7 +233,7 @@ test('unknown calls and hostile keys give an error member', async () => {
   assert.equal(({} as Record<string, unknown>)['x'], undefined);
   const r2 = await call(JSON.parse('{"addstream": {"__proto__": {"source": "push://"}, "constructor": {"source": "push://"}}}'));
   assert.match(r2['error'], /reserved/);
-  assert.deepEqual(Object.keys(store.get().streams), ['live']);
+  assert.deepEqual(Object.keys(store.get().streams), ['live', 'demo']);
   assert.equal(Object.getPrototypeOf(store.get().streams), Object.prototype);
   assert.deepEqual(await handleApiCommand(null as unknown as Record<string, unknown>, { peer: '127.0.0.1', headers: {}, auth: createAuthState() }, setup().host), {
     error: 'the API request must be a JSON object',

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import {
   CONNECTORS,
   applyPortOverrides,
@@ -26,6 +27,7 @@ test('default config: MistServer shape, documented ports, live stream, no accoun
   assert.equal(port('DTSC'), 4200);
   assert.equal(port('WebRTC'), 18203);
   assert.deepEqual(c.streams['live'], { name: 'live', source: 'push://127.0.0.1', DVR: 50000, processes: [] });
+  assert.ok(fs.existsSync(c.streams['demo']!.source), `the demo VoD file ships: ${c.streams['demo']!.source}`);
   assert.equal(c.config.sessionViewerMode, 14);
   assert.equal(c.config.sessionInputMode, 15);
   assert.equal(c.config.tknMode, 15);

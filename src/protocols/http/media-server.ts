@@ -25,8 +25,23 @@ export interface MediaResponder {
   send(status: number, headers: Record<string, string>, body: string | Buffer): void;
   /** Starts an open-ended media body and returns the sink its bytes go to. */
   stream(headers: Record<string, string>): ByteSink;
+  /**
+   * A body written as it is produced, with back-pressure (VoD): of `length` bytes when known
+   * (Content-Length, the connection stays open), chunked otherwise.
+   */
+  body(status: number, headers: Record<string, string>, length?: number): MediaBody;
   /** The connection was closed by the client (or a stream ended). */
   onClose(fn: () => void): void;
+}
+
+export interface MediaBody {
+  /** Writes; the promise resolves once the socket can take more. */
+  write(bytes: Buffer): Promise<void>;
+  end(): void;
+  /** Cuts the body short (the media failed mid-way): the client sees the connection drop, not a complete body. */
+  abort(): void;
+  /** True once the client left. */
+  readonly closed: boolean;
 }
 
 /** A route answers the request or returns false to pass it on. */
@@ -211,6 +226,31 @@ function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head
         close: () => {
           if (!res.writableEnded) res.end();
           fireClose();
+        },
+      };
+    },
+    body(status, headers, length) {
+      res.writeHead(status, { ...CORS_HEADERS, 'Cache-Control': 'no-cache', ...headers, ...(length === undefined ? {} : { 'Content-Length': String(length) }) });
+      if (head) res.end();
+      return {
+        write: (bytes) => {
+          if (closed || res.writableEnded || res.write(bytes)) return Promise.resolve();
+          return new Promise<void>((resolve) => {
+            const done = (): void => {
+              res.off('drain', done);
+              req.socket.off('close', done);
+              resolve();
+            };
+            res.once('drain', done);
+            req.socket.once('close', done);
+          });
+        },
+        end: () => {
+          if (!res.writableEnded) res.end();
+        },
+        abort: () => req.socket.destroy(),
+        get closed() {
+          return closed || res.writableEnded;
         },
       };
     },

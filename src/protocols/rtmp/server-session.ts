@@ -68,6 +68,8 @@ export interface RtmpStreamRequest {
   peer: string;
   /** publish only: 'live', 'record' or 'append' as the client sent it. */
   publishType?: string;
+  /** play only: the Start argument when it asks for a position (ms; rtmpdump -A), not live (-1000/-2000). */
+  startMs?: number;
 }
 
 /** Lets the hub end a connection (for example when a stream's configuration goes away). */
@@ -389,8 +391,10 @@ export class RtmpServerSession implements RtmpConnectionControl {
       }
       case 'publish':
         return this.onPublish(msg, cmd);
-      case 'play':
-        return this.onPlay(msg, amf0String(cmd.args[0]) ?? '');
+      case 'play': {
+        const start = cmd.args[1];
+        return this.onPlay(msg, amf0String(cmd.args[0]) ?? '', typeof start === 'number' && start > 0 ? start : undefined);
+      }
       case 'play2': {
         // play2 carries a NetStreamPlayOptions object; only its streamName matters for live.
         const name = amf0String(amf0Get(cmd.args[0], 'streamName')) ?? '';
@@ -531,7 +535,7 @@ export class RtmpServerSession implements RtmpConnectionControl {
     this.close(`publish refused: ${description}`);
   }
 
-  private onPlay(msg: RtmpMessage, name: string): void {
+  private onPlay(msg: RtmpMessage, name: string, startMs?: number): void {
     if (!this.connected) throw new HazeError('HAZE_ERR_PROTOCOL', 'play before connect');
     const streamId = msg.streamId || 1;
     if (this.publishing || this.playing) {
@@ -543,7 +547,7 @@ export class RtmpServerSession implements RtmpConnectionControl {
     const out = this.makeOutput(st);
     let p: Promise<RtmpPlaySource>;
     try {
-      p = this.opts.handler.play(this.requestFor(name), out);
+      p = this.opts.handler.play({ ...this.requestFor(name), ...(startMs === undefined ? {} : { startMs }) }, out);
     } catch (err) {
       p = Promise.reject(err);
     }
