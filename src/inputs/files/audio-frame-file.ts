@@ -14,7 +14,7 @@ import { HazeError } from '../../util/errors.js';
 import { NEED_MORE, type AudioFrame, type ProbeResult } from '../../containers/ts/audio-frames.js';
 import { apeTagSize, id3v2Size, ID3V1_BYTES, isId3v1 } from '../../containers/mp3/mp3.js';
 import type { FileSource, ScanChunk, ScannedPacket } from './file-source.js';
-import { ReadWindow, checkBpos } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos } from './file-reads.js';
 
 /** Longest stretch of garbage skipped between frames before the file is called malformed. */
 export const RESYNC_BYTES = 64 * 1024;
@@ -50,7 +50,6 @@ interface Walked {
 
 export class AudioFrameFileSource implements FileSource {
   private closed = false;
-  private readonly window: ReadWindow;
   /** The stream's first media frame, once a walk met it: later frames must match it. */
   private ref: { frame: AudioFrame; track: AudioTrack } | undefined;
   /** Frame starts with the samples before them, ascending (positions a walk from the start met). */
@@ -60,9 +59,7 @@ export class AudioFrameFileSource implements FileSource {
     readonly file: string,
     private readonly fh: FileHandle,
     private readonly format: FrameFormat,
-  ) {
-    this.window = new ReadWindow(fh);
-  }
+  ) {}
 
   /** Skipped bytes (tags) at `pos`, 0 when none; -1 at an ID3v1 tag that ends the file. */
   private tagAt(buf: Buffer): number {
@@ -85,8 +82,8 @@ export class AudioFrameFileSource implements FileSource {
    * The first confirmed frame at or after `pos` within RESYNC_BYTES: it parses, and the next
    * frame does too (or the file ends, or a tag follows). `end`: no frame before the file's end.
    */
-  private async resync(pos: number, ref: AudioFrame | undefined): Promise<Found | 'end' | undefined> {
-    const buf = await this.window.at(pos, RESYNC_BYTES + 2 * MAX_FRAME_BYTES);
+  private async resync(window: ReadWindow, pos: number, ref: AudioFrame | undefined): Promise<Found | 'end' | undefined> {
+    const buf = await window.at(pos, RESYNC_BYTES + 2 * MAX_FRAME_BYTES);
     const atEof = buf.length < RESYNC_BYTES + 2 * MAX_FRAME_BYTES;
     const limit = Math.min(buf.length, RESYNC_BYTES);
     for (let p = 0; p < limit; p++) {
@@ -109,11 +106,13 @@ export class AudioFrameFileSource implements FileSource {
    * start (no `ref`) the first frames decide the stream; from a checkpoint, the stream the walk
    * that made it found. Deterministic: the same bytes give the same frames.
    */
-  private async *walk(pos: number, samples: number, ref: AudioFrame | undefined, warnings: string[] | undefined): AsyncGenerator<Walked> {
+  private async *walk(pos: number, samples: number, ref: AudioFrame | undefined, warnings: string[] | undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<Walked> {
+    // a window per walk: concurrent readers of one source must not take turns refilling one
+    const window = new ReadWindow(this.fh, windowBytes);
     let count = 0;
     for (;;) {
       if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
-      const buf = await this.window.at(pos, MAX_FRAME_BYTES + 16);
+      const buf = await window.at(pos, MAX_FRAME_BYTES + 16);
       if (buf.length === 0) return;
       const tag = this.tagAt(buf);
       if (tag === -1) return;
@@ -128,7 +127,7 @@ export class AudioFrameFileSource implements FileSource {
       }
       if (f === undefined) {
         // not a frame here (or the first frame, which must be confirmed): look for the next one
-        const found = await this.resync(pos, ref);
+        const found = await this.resync(window, pos, ref);
         if (found === 'end') {
           warnings?.push(`${this.file}: ends with ${buf.length < MAX_FRAME_BYTES + 16 ? buf.length : 'some'} bytes that are not ${this.format.name} frames at byte ${pos}`);
           return;
@@ -142,7 +141,7 @@ export class AudioFrameFileSource implements FileSource {
         f = found.frame;
       }
       const len = f.headerLen + f.payloadLen;
-      const frameBuf = await this.window.at(pos, len);
+      const frameBuf = await window.at(pos, len);
       if (!ref) {
         if (this.format.isInfoFrame?.(frameBuf)) {
           pos += len;
@@ -199,7 +198,7 @@ export class AudioFrameFileSource implements FileSource {
     for (const c of this.checkpoints) if (c.pos <= bpos) start = c;
     let batch: Packet[] = [];
     let found = false;
-    for await (const w of this.walk(start.pos, start.samples, start.pos > 0 ? this.ref?.frame : undefined, undefined)) {
+    for await (const w of this.walk(start.pos, start.samples, start.pos > 0 ? this.ref?.frame : undefined, undefined, PLAY_READ_BYTES)) {
       if (!found) {
         if (w.pos < bpos) continue;
         if (w.pos > bpos) throw new HazeError('HAZE_ERR_INVALID_ARG', `${this.file}: ${bpos} is not a ${this.format.name} frame position`);

@@ -12,7 +12,7 @@ import { readDtscFileHeader } from '../../containers/dtsc/file.js';
 import { plainTrack } from '../../containers/dtsc/header.js';
 import { DTSC_MAX_FRAME_BYTES, decodeDtp2WithBpos, decodeDtpd, type DecodedDtp2 } from '../../containers/dtsc/packets.js';
 import type { FileSource, FileSourceOpener, ScanChunk, ScannedPacket } from './file-source.js';
-import { ReadWindow, checkBpos, fileError, openHandle } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
 
 const BATCH_PACKETS = 256;
 
@@ -47,7 +47,8 @@ class DtscFileSource implements FileSource {
   }
 
   /** Packets from `start` to the current end of the file, in batches. */
-  private async *frames(start: number, tracks: readonly Track[], warnings: string[] | undefined): AsyncGenerator<ScannedPacket[]> {
+  private async *frames(start: number, tracks: readonly Track[], warnings: string[] | undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<ScannedPacket[]> {
+    // a window per read: concurrent readers of one source must not take turns refilling one
     const video = new Set<number>();
     const known = new Set<number>();
     for (const t of tracks) {
@@ -56,10 +57,11 @@ class DtscFileSource implements FileSource {
     }
     const unknown = new Set<number>();
     let batch: ScannedPacket[] = [];
+    const window = new ReadWindow(this.fh, windowBytes);
     let pos = start;
     for (;;) {
       if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
-      const head = await this.window.at(pos, 8);
+      const head = await window.at(pos, 8);
       if (head.length < 8) {
         if (head.length > 0) warnings?.push(`${this.file}: ends inside a frame at byte ${pos}`);
         break;
@@ -72,7 +74,7 @@ class DtscFileSource implements FileSource {
       if (size > DTSC_MAX_FRAME_BYTES) throw new HazeError('HAZE_ERR_TOO_LARGE', `${this.file}: DTSC frame of ${size} bytes at byte ${pos}`);
       if (magic === 'DTSC' || magic === 'DTCM') {
         // headers (index copies, newer headers) and commands are not media; a cut-off one at the end is the writer at work
-        const tail = await this.window.at(pos + size - 1, 1);
+        const tail = await window.at(pos + size - 1, 1);
         if (tail.length === 0) {
           warnings?.push(`${this.file}: ends inside a frame at byte ${pos}`);
           break;
@@ -80,7 +82,7 @@ class DtscFileSource implements FileSource {
         pos += size;
         continue;
       }
-      const frame = await this.window.at(pos, size);
+      const frame = await window.at(pos, size);
       if (frame.length < size) {
         warnings?.push(`${this.file}: ends inside a frame at byte ${pos}`);
         break;
@@ -128,7 +130,7 @@ class DtscFileSource implements FileSource {
   async *readFrom(bpos: number, tracks: readonly Track[]): AsyncGenerator<Packet[]> {
     checkBpos(this.file, bpos);
     const set = tracks.length > 0 ? tracks : (await this.layout()).tracks;
-    for await (const packets of this.frames(bpos, set, undefined)) {
+    for await (const packets of this.frames(bpos, set, undefined, PLAY_READ_BYTES)) {
       yield packets.map((p): Packet => ({ trackId: p.trackId, timeMs: p.timeMs, offsetMs: p.offsetMs, keyframe: p.keyframe, data: p.data }));
     }
   }

@@ -47,6 +47,11 @@ export async function* scanPushDemuxer<P extends Packet>(
 export const CHUNK_BYTES = 1024 * 1024;
 /** Default bytes of a ReadWindow. */
 export const WINDOW_BYTES = CHUNK_BYTES;
+/**
+ * Bytes per read of a viewer's readFrom(): smaller than a scan's, since every viewer holds one
+ * (200 viewers of 200 files hold 200 of them) and a viewer is paced by its socket anyway.
+ */
+export const PLAY_READ_BYTES = 256 * 1024;
 
 /** Opens `file` for reading; a missing file is HAZE_ERR_NOT_FOUND naming it. */
 export async function openHandle(file: string): Promise<fs.FileHandle> {

@@ -15,7 +15,7 @@ import { FlvDemuxer } from '../../containers/flv/demux.js';
 import { FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_MAX_TAG_BYTES, FLV_TAG_VIDEO, FlvTagReader, readFlvHeader } from '../../containers/flv/tags.js';
 import { isFlvConfigTag } from '../../containers/flv/tag-kind.js';
 import type { FileSource, FileSourceOpener, ScanChunk, ScannedPacket } from './file-source.js';
-import { ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
 
 /** Tag header (11) + PreviousTagSize (4) around each tag body. */
 const TAG_OVERHEAD = 15;
@@ -55,7 +55,7 @@ class FlvFileSource implements FileSource {
   }
 
   /** Tags from `start` to the current end of the file, demuxed, one batch per read. */
-  private async *tags(start: number, demux: FlvDemuxer): AsyncGenerator<Batch> {
+  private async *tags(start: number, demux: FlvDemuxer, readBytes = WINDOW_BYTES): AsyncGenerator<Batch> {
     const reader = new FlvTagReader({ expectHeader: false });
     /** Offset of the next tag (after the last complete one and its PreviousTagSize). */
     let next = start;
@@ -65,8 +65,8 @@ class FlvFileSource implements FileSource {
     for (;;) {
       if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
       // a fresh buffer per read: packets are subarrays of it
-      const chunk = Buffer.allocUnsafe(WINDOW_BYTES);
-      const { bytesRead } = await this.fh.read(chunk, 0, WINDOW_BYTES, fileEnd);
+      const chunk = Buffer.allocUnsafe(readBytes);
+      const { bytesRead } = await this.fh.read(chunk, 0, readBytes, fileEnd);
       if (bytesRead === 0) break;
       fileEnd += bytesRead;
       const batch: Batch = { packets: [], warnings: [] };
@@ -146,7 +146,7 @@ class FlvFileSource implements FileSource {
       if (t.type === 'video' && !demux.video) demux.video = { ...t, id: demux.videoTrackId };
       else if (t.type === 'audio' && !demux.audio) demux.audio = { ...t, id: demux.audioTrackId };
     }
-    for await (const batch of this.tags(bpos, demux)) {
+    for await (const batch of this.tags(bpos, demux, PLAY_READ_BYTES)) {
       if (batch.packets.length === 0) continue;
       yield batch.packets.map((p): Packet => ({ trackId: p.trackId, timeMs: p.timeMs, offsetMs: p.offsetMs, keyframe: p.keyframe, data: p.data }));
     }

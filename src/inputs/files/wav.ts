@@ -12,7 +12,7 @@ import { WAV_MAX_HEADER, WAV_UNKNOWN_SIZE, WAVE_FORMAT_ALAW, WAVE_FORMAT_MULAW, 
 import { WAVE_FORMAT_EXTENSIBLE, wavSubFormat } from '../../containers/wav/extensible.js';
 import { convertPcmByteOrder } from '../../containers/wav/pcm.js';
 import type { FileSource, FileSourceOpener, ScanChunk, ScannedPacket } from './file-source.js';
-import { ReadWindow, checkBpos, fileError, openHandle } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
 
 /** Milliseconds of samples per packet. */
 export const PACKET_MS = 20;
@@ -72,7 +72,9 @@ class WavFileSource implements FileSource {
     };
   }
 
-  private async *packets(l: Layout, start: number, warnings: string[] | undefined): AsyncGenerator<ScannedPacket[]> {
+  private async *packets(l: Layout, start: number, warnings: string[] | undefined, windowBytes = WINDOW_BYTES): AsyncGenerator<ScannedPacket[]> {
+    // a window per read: concurrent readers of one source must not take turns refilling one
+    const window = new ReadWindow(this.fh, windowBytes);
     const { track, blockAlign, packetBytes, dataOffset } = l;
     let pos = start;
     let batch: ScannedPacket[] = [];
@@ -80,7 +82,7 @@ class WavFileSource implements FileSource {
       if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
       const want = l.dataEnd === undefined ? packetBytes : Math.min(packetBytes, l.dataEnd - pos);
       if (want <= 0) break;
-      const got = await this.window.at(pos, want);
+      const got = await window.at(pos, want);
       const whole = got.length - (got.length % blockAlign);
       if (whole > 0) {
         const data = track.codec === 'PCM' ? convertPcmByteOrder(got.subarray(0, whole), track.size) : got.subarray(0, whole);
@@ -119,7 +121,7 @@ class WavFileSource implements FileSource {
     checkBpos(this.file, bpos);
     const l = await this.layout();
     if (!l || bpos < l.dataOffset || (bpos - l.dataOffset) % l.blockAlign !== 0) throw new HazeError('HAZE_ERR_INVALID_ARG', `${this.file}: ${bpos} is not a sample block position`);
-    for await (const packets of this.packets(l, bpos, undefined)) {
+    for await (const packets of this.packets(l, bpos, undefined, PLAY_READ_BYTES)) {
       yield packets.map((p): Packet => ({ trackId: p.trackId, timeMs: p.timeMs, offsetMs: 0, keyframe: true, data: p.data }));
     }
   }
