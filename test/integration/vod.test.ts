@@ -12,6 +12,7 @@ import { parseFramemd5, run, runOk, tmpDir, type FrameLine } from '../helpers.js
 import { startHaze, type HazeInstance } from './harness.js';
 import { readDtscHeader } from '../../src/containers/dtsc/header.js';
 import { chromium } from 'playwright-core';
+import { RtmpClient } from '../../src/protocols/rtmp/client.js';
 
 const CHROMIUM = process.env['HAZE_CHROMIUM'] ?? '/usr/bin/chromium';
 // What works on this kind of machine (closed network, root, no GPU): see the env notes.
@@ -116,6 +117,43 @@ describe('VoD: files as streams', { timeout: 300_000 }, () => {
     });
     assert.ok(seg, 'a segment holds minute 7');
     expectKey7(await framemd5(haze.httpUrl(`/hls/vod/0_1/${seg}`), [], true), 'HLS segment', true);
+  });
+
+  it('RTMP seek and pause (NetStream.seek / NetStream.pause)', async () => {
+    const client = new RtmpClient();
+    const video: Array<{ at: number; timeMs: number; key: boolean }> = [];
+    const statuses: string[] = [];
+    client.on('media', (m) => {
+      if (m.typeId === 9 && m.body.length > 1 && (m.body[1] === 1 || (m.body[0]! & 0x80) !== 0)) video.push({ at: Date.now(), timeMs: m.timestamp, key: m.body[0]! >> 4 === 1 });
+    });
+    client.on('status', (s) => statuses.push(s.code));
+    try {
+      await client.connect(haze.rtmpUrl('vod', 'vod'));
+      await client.play('vod');
+      const until = async (ok: () => boolean, what: string): Promise<void> => {
+        for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(ok(), what);
+      };
+      await until(() => video.length > 0, 'video from the start');
+      assert.ok(video[0]!.key && video[0]!.timeMs < 1000, 'starts at the first keyframe');
+      client.seek(MINUTE_7_MS + 2000);
+      await until(() => video.some((v) => v.timeMs >= MINUTE_7_MS), 'video after the seek');
+      const afterSeek = video.find((v) => v.timeMs >= MINUTE_7_MS)!;
+      assert.ok(afterSeek.key && afterSeek.timeMs === key7Ms, `the seek lands on the keyframe at ${key7Ms} ms (got ${afterSeek.timeMs})`);
+      assert.ok(statuses.includes('NetStream.Seek.Notify'));
+      client.pause(true, afterSeek.timeMs);
+      await new Promise((r) => setTimeout(r, 4500)); // more than the 3 s sent ahead
+      const pausedAt = video.length;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(video.length, pausedAt, 'nothing is sent while paused');
+      assert.ok(statuses.includes('NetStream.Pause.Notify'));
+      const last = video[video.length - 1]!.timeMs;
+      client.pause(false, last);
+      await until(() => video.length > pausedAt, 'video after resuming');
+      assert.ok(video[pausedAt]!.timeMs <= last + 1 && video[pausedAt]!.timeMs >= last - (GOP_FRAMES / FPS) * 1000, `resumes from the keyframe at or before ${last} ms (got ${video[pausedAt]!.timeMs})`);
+    } finally {
+      await client.close();
+    }
   });
 
   it('HLS, DASH and progressive outputs carry the whole file, frame for frame', async () => {

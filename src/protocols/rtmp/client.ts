@@ -196,6 +196,16 @@ export class RtmpClient extends TypedEmitter<RtmpClientEvents> {
     await started;
   }
 
+  /** NetStream.seek while playing: the server answers NetStream.Seek.Notify and sends from the keyframe at or before `timeMs`. */
+  seek(timeMs: number): void {
+    this.write(this.writer.write(CSID_STREAM_COMMAND, RTMP_MSG.COMMAND_AMF0, 0, this.streamId, encodeCommand('seek', 0, null, timeMs)));
+  }
+
+  /** NetStream.pause (true) or resume (false) at `timeMs`, while playing. */
+  pause(paused: boolean, timeMs: number): void {
+    this.write(this.writer.write(CSID_STREAM_COMMAND, RTMP_MSG.COMMAND_AMF0, 0, this.streamId, encodeCommand('pause', 0, null, paused, timeMs)));
+  }
+
   /** Sends one audio (8) or video (9) message body (FLV or Enhanced-RTMP tag body). */
   sendMedia(typeId: 8 | 9, timestampMs: number, body: Buffer): boolean {
     const csid = typeId === RTMP_MSG.AUDIO ? RTMP_CSID_AUDIO : RTMP_CSID_VIDEO;
