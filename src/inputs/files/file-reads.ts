@@ -93,6 +93,26 @@ export async function* chunksFrom(fh: fs.FileHandle, pos: number, chunkBytes = C
   }
 }
 
+/** readFrom() over a push demuxer: the file from `start` in PLAY_READ_BYTES reads, the packets `keep` takes from each result. */
+export async function* readPushDemuxer<P extends Packet>(
+  file: string,
+  fh: fs.FileHandle,
+  start: number,
+  demux: { push(b: Buffer): PushDemuxResult<P>; end(): PushDemuxResult<P> },
+  keep: (r: PushDemuxResult<P>) => Packet[],
+): AsyncGenerator<Packet[]> {
+  try {
+    for await (const b of chunksFrom(fh, start, PLAY_READ_BYTES)) {
+      const out = keep(demux.push(b));
+      if (out.length > 0) yield out;
+    }
+    const out = keep(demux.end());
+    if (out.length > 0) yield out;
+  } catch (err) {
+    throw inFile(file, err);
+  }
+}
+
 /**
  * One window of file bytes at a time, for readers that look at units at positions: every refill
  * allocates a new buffer, because packets handed out earlier are subarrays of the old one.

@@ -18,7 +18,7 @@ import { HazeError } from '../../util/errors.js';
 import { MatroskaDemuxer, type MkvDemuxResult, type MkvPacket } from '../../containers/mkv/demux.js';
 import { readMkvIndex, type MkvIndex } from '../../containers/mkv/mkv-index.js';
 import type { FileSource, FileSourceOpener, ScanChunk } from './file-source.js';
-import { PLAY_READ_BYTES, chunksFrom, inFile, openHandle, readAt, scanPushDemuxer } from './file-reads.js';
+import { chunksFrom, inFile, openHandle, readAt, readPushDemuxer, scanPushDemuxer } from './file-reads.js';
 
 /** Cluster offsets kept in scan() to map block offsets to their Cluster (the recent ones suffice). */
 const MAX_CLUSTERS = 4096;
@@ -77,12 +77,7 @@ class MkvSource implements FileSource {
         for (const p of r.packets) if (p.pos >= bpos) out.push(plain(p));
         return out;
       };
-      for await (const b of chunksFrom(this.fh, start, PLAY_READ_BYTES)) {
-        const out = keep(demux.push(b));
-        if (out.length > 0) yield out;
-      }
-      const out = keep(demux.end());
-      if (out.length > 0) yield out;
+      yield* readPushDemuxer(this.file, this.fh, start, demux, keep);
     } catch (err) {
       throw inFile(this.file, err);
     }

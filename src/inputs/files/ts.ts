@@ -19,7 +19,7 @@ import type { Packet, Track } from '../../media/types.js';
 import { HazeError } from '../../util/errors.js';
 import { TsDemuxer, type TsDemuxResult } from '../../containers/ts/demux.js';
 import type { FileSource, FileSourceOpener, ScanChunk } from './file-source.js';
-import { PLAY_READ_BYTES, chunksFrom, inFile, openHandle, readAt, scanPushDemuxer } from './file-reads.js';
+import { chunksFrom, inFile, openHandle, readAt, readPushDemuxer, scanPushDemuxer } from './file-reads.js';
 
 /** How much of the file's start is read at open for the PSI, the first timestamp and video starts. */
 const PROBE_BYTES = 2 * 1024 * 1024;
@@ -90,12 +90,7 @@ class TsSource implements FileSource {
       const video = tracks.filter((t) => t.type === 'video' && bpos >= (firstVideoPos.get(t.id) ?? this.probe.probed));
       if (video.length > 0) demux.primeVideo(video);
       if (first.length > 0) yield first;
-      for await (const b of chunksFrom(this.fh, start, PLAY_READ_BYTES)) {
-        const got = out(demux.push(b));
-        if (got.length > 0) yield got;
-      }
-      const last = out(demux.end());
-      if (last.length > 0) yield last;
+      yield* readPushDemuxer(this.file, this.fh, start, demux, out);
     } catch (err) {
       throw inFile(this.file, err);
     }
