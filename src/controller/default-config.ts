@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sanitizeStreamName } from '../util/stream-name.js';
+import { validateTriggers } from '../triggers/trigger-config.js';
 
 /** The demo VoD file shipped with Haze (media/demo.mp4 in the package; this module runs from dist/src/controller). */
 export const DEMO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../media/demo.mp4');
@@ -298,7 +299,6 @@ export const SERVER_CONFIG_CHECKS: Readonly<Record<string, { check: Check; want:
   prometheus: { check: isString, want: 'a string' },
   defaultStream: { check: isString, want: 'a string' },
   trustedproxy: { check: isStringArray, want: 'an array of strings' },
-  triggers: { check: isPlainObject, want: 'an object' },
   sessionViewerMode: { check: isInt(0, 15), want: 'an integer 0-15' },
   sessionInputMode: { check: isInt(0, 15), want: 'an integer 0-15' },
   sessionOutputMode: { check: isInt(0, 15), want: 'an integer 0-15' },
@@ -328,6 +328,10 @@ export function checkServerConfig(c: unknown): string | undefined {
   if (!isPlainObject(c)) return '"config" must be an object';
   for (const [key, { check, want }] of Object.entries(SERVER_CONFIG_CHECKS)) {
     if (c[key] !== undefined && !check(c[key])) return `config.${key} must be ${want}`;
+  }
+  if (c['triggers'] !== undefined) {
+    const t = validateTriggers(c['triggers']);
+    if (!t.ok) return t.error;
   }
   if (!Array.isArray(c['protocols'])) return 'config.protocols must be an array';
   for (let i = 0; i < c['protocols'].length; i++) {

@@ -16,6 +16,8 @@ import { cmafRoute } from '../outputs/cmaf.js';
 import { streamInfoRoute } from '../outputs/stream-info-route.js';
 import { playerRoute } from '../outputs/player-route.js';
 import { vodRoute } from '../outputs/vod/vod-route.js';
+import { accessRoute } from '../outputs/access-route.js';
+import { ViewerGate, workerTriggers } from './worker-triggers.js';
 import { VodLibrary } from '../vod/vod-library.js';
 import { VodStreams } from '../vod/vod-streams.js';
 import { cleanBaseUrl } from '../outputs/stream-info.js';
@@ -68,6 +70,8 @@ export async function runWorker(index: number): Promise<void> {
   const registry = new StreamRegistry(paths.streams, { pid: process.pid, worker: index, socket: socketPath });
   registry.watch();
   const stats = new WorkerStats();
+  const triggers = workerTriggers(config, wlog);
+  const gate = new ViewerGate(triggers);
   const library = new VodLibrary(wlog);
   const startInput: InputStarter = {
     accepts: (source) => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source),
@@ -119,10 +123,10 @@ export async function runWorker(index: number): Promise<void> {
   });
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
   const segmented = { forViewer, endedHub: (name: string) => hubs.endedHub(name) };
-  const http = createMediaServer([infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const http = createMediaServer([accessRoute((v) => gate.admit(v)), infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
-    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod), wlog);
+    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod, { triggers, gate }), wlog);
   });
   const servers: net.Server[] = [control, http, rtmp];
   http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
