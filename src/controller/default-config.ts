@@ -148,7 +148,7 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
   WAV: { name: 'WAV', desc: 'WAV audio (PCM, A-law, mu-law) over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.wav'], built: true },
   RTSP: { name: 'RTSP', desc: 'Real Time Streaming Protocol (RTP over UDP or TCP)', defaultPort: 5554, transport: 'tcp', flag: 'rtsp', built: false },
   TSSRT: { name: 'TSSRT', desc: 'MPEG-TS over SRT', defaultPort: 8889, transport: 'udp', flag: 'srt', built: false },
-  DTSC: { name: 'DTSC', desc: 'DTSC server-to-server (dtsc://)', defaultPort: 4200, transport: 'tcp', flag: 'dtsc', built: false },
+  DTSC: { name: 'DTSC', desc: 'DTSC server-to-server (dtsc://): pulls of any stream and pushes', defaultPort: 4200, transport: 'tcp', flag: 'dtsc', built: true },
   WebRTC: {
     name: 'WebRTC',
     desc: 'WebRTC (WHIP/WHEP, WebSocket signalling on the HTTP port; media over UDP)',

@@ -9,6 +9,8 @@ import net from 'node:net';
 import type { AngelMessage } from '../controller/angel.js';
 import { createMediaServer } from '../protocols/http/media-server.js';
 import { playDtscInto, serveDtscSocket } from '../protocols/dtsc/relay.js';
+import { serveDtscConnection } from '../protocols/dtsc/listener.js';
+import { checkPush } from '../inputs/push-policy.js';
 import { handleRtmpSocket } from '../protocols/rtmp/connection.js';
 import { progressiveRoute } from '../outputs/progressive-route.js';
 import { hlsTsRoute } from '../outputs/hls-ts.js';
@@ -128,19 +130,32 @@ export async function runWorker(index: number): Promise<void> {
     socket.on('error', () => {});
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod, { triggers, gate }), wlog);
   });
-  const servers: net.Server[] = [control, http, rtmp];
+  // dtsc:// (port 4200): pulls of any stream, pushes with the push rules (reference §2.6)
+  const dtsc = net.createServer((socket) => {
+    socket.on('error', () => {});
+    serveDtscConnection(socket, {
+      forViewer: (name) => hubs.forViewer(name),
+      startPush: async (name, password, peer) => {
+        await checkPush(name, config.stream(name)?.source, peer, password);
+        return hubs.startPublish(name);
+      },
+      log: wlog.child({ proto: 'DTSC' }),
+    });
+  });
+  const servers: net.Server[] = [control, http, rtmp, dtsc];
+  dtsc.on('error', (err) => wlog.error(`DTSC: ${err.message}`));
   http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
   rtmp.on('error', (err) => wlog.error(`RTMP: ${err.message}`));
 
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type !== 'listen' || !handle) return;
-    const target = msg.connector === 'HTTP' ? http : msg.connector === 'RTMP' ? rtmp : undefined;
+    const target = msg.connector === 'HTTP' ? http : msg.connector === 'RTMP' ? rtmp : msg.connector === 'DTSC' ? dtsc : undefined;
     if (!target) {
       wlog.info(`${msg.connector}: not served by this release`);
       return;
     }
     if (msg.connector === 'HTTP') ports.http = msg.port;
-    else ports.rtmp = msg.port;
+    else if (msg.connector === 'RTMP') ports.rtmp = msg.port;
     target.listen(handle as net.Server, () => wlog.debug(`serving ${msg.connector} on port ${msg.port}`));
   });
   // Losing the angel (kill -9) must not stop the media: keep serving.
