@@ -8,10 +8,12 @@ import { sanitizeStreamName } from '../util/stream-name.js';
 import { FORMAT_BY_EXTENSION } from './formats.js';
 import { sessionId } from './play.js';
 
+/** A viewer asking to watch: what USER_NEW carries. */
 export interface ViewerAdmission {
   stream: string;
   host: string;
   token: string;
+  /** MistServer's connector name (HLS, CMAF, FLV, MP4, RTMP ...). */
   connector: string;
   requestUrl: string;
   sessionId: string;

@@ -73,7 +73,7 @@ export async function runWorker(index: number): Promise<void> {
   registry.watch();
   const stats = new WorkerStats();
   const triggers = workerTriggers(config, wlog);
-  const gate = new ViewerGate(triggers);
+  const gate = new ViewerGate(triggers, path.join(paths.run, 'sessions'));
   const library = new VodLibrary(wlog);
   const startInput: InputStarter = {
     accepts: (source) => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source),
@@ -171,6 +171,7 @@ export async function runWorker(index: number): Promise<void> {
     registry.close();
     hubs.closeAll('server stopping');
     vod.library.close();
+    gate.close();
     for (const s of servers) s.close();
     try {
       fs.unlinkSync(socketPath);

@@ -94,7 +94,8 @@ describe('triggers: access control and stream keys', { timeout: 120_000 }, () =>
       const hls = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', haze.httpUrl(`/hls/live+gate/index.m3u8?tkn=hls&user=${user}&hash=${hashFor(user, '127.0.0.1')}`)], { timeoutMs: 20_000 });
       assert.equal(hls.code, 0, hls.stderr.toString());
       const hlsCalls = seen.slice(before).filter((p) => p[2] === 'hls');
-      assert.ok(hlsCalls.length >= 1 && hlsCalls.length <= 2, `one USER_NEW for the HLS session on each worker its requests reached (${hlsCalls.length})`);
+      // its requests reach both workers; the decision is shared through the run folder
+      assert.equal(hlsCalls.length, 1, 'one USER_NEW for the whole HLS session');
       const payload = hlsCalls[0]!;
       assert.equal(payload[0], 'live+gate');
       assert.equal(payload[1], '127.0.0.1');
