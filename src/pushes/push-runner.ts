@@ -4,31 +4,20 @@
 // lines) and ends with what PUSH_END / RECORDING_END / OUTPUT_END report. The lead wires it
 // to the API (push_start/push_list/push_stop) and the workers.
 
-import type { StreamHub } from '../hub/stream-hub.js';
 import { TypedEmitter } from '../util/events.js';
 import { errorText } from '../util/errors.js';
 import { parsePushTarget, type PushKind, type PushTarget } from './push-target.js';
-import { Recording, outputEndPayload, type EndReason, type OutputEnd } from './recording.js';
-import type { RecordFs } from './record-fs.js';
+import { Recording, outputEndPayload, type EndReason, type OutputEnd, type RecordingOptions } from './recording.js';
 import { RtmpPush, type ReconnectPolicy } from './rtmp-push.js';
 import { applyVariablesWith, streamVariables } from './variables.js';
 
 /** Log lines kept for push_list / PUSH_END (MistServer keeps the last 10). */
 export const PUSH_LOG_LINES = 10;
 
-export interface PushRunnerOptions {
-  hub: StreamHub;
+/** A recording's options (file system, queue bound, clock, variables) with the target as text. */
+export interface PushRunnerOptions extends Omit<RecordingOptions, 'target' | 'log'> {
   /** The target as requested (after PUSH_OUT_START's rewrite, if any). */
   target: string;
-  /** Stream name for variables and reports (default the hub's name). */
-  stream?: string;
-  /** Custom variables (variable_add). */
-  variables?: Readonly<Record<string, string>>;
-  now?: () => Date;
-  utc?: boolean;
-  /** Recordings: the file system (tests inject failures) and the write-queue bound. */
-  fs?: RecordFs;
-  maxQueueBytes?: number;
   /** RTMP: reconnect policy, per-step timeout and TLS options. */
   reconnect?: ReconnectPolicy;
   rtmpTimeoutMs?: number;

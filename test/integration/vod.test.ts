@@ -265,6 +265,9 @@ describe('VoD: files as streams', { timeout: 300_000 }, () => {
     assert.equal(bad.status, 503, 'a playlist with an entry outside its folder never comes online');
     await bad.arrayBuffer();
     assert.match(haze.log(), /bad\.pls: entry "\.\.\/films\/long\.flv" is not a media file inside/);
+    // the input stops 10 s after its last viewer left
+    await new Promise((r) => setTimeout(r, 12_000));
+    assert.match(haze.log(), /stream tv ended: no viewers for 10 s/);
   });
 
   it('folder streams play NAME+file and never leave the folder', async () => {

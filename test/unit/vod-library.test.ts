@@ -49,16 +49,17 @@ test('the first open writes the .dtsh, later opens use it, a changed file is sca
   const lib2 = new VodLibrary(new Logger());
   assert.deepEqual((await all(lib2, file)).map(sig), first.map(sig));
   assert.equal(scans.length, 1, 'the sidecar spared the scan');
-  // the file changes: scanned again, sidecar rewritten
-  fs.appendFileSync(file, Buffer.alloc(0));
-  aged(dtshPath(file), 7200_000); // the sidecar is now older than the file
+  // the file changes (its first tag appended again, mtime now): the old sidecar is not used, a new one is written
+  const before = fs.statSync(dtshPath(file)).mtimeMs;
+  fs.appendFileSync(file, fs.readFileSync(file).subarray(13, 13 + 11 + fs.readFileSync(file).readUIntBE(14, 3) + 4));
   const lib3 = new VodLibrary(new Logger());
-  await all(lib3, file);
-  assert.equal(scans.length, 2, 'a sidecar older than its file is not used');
+  const grown = await all(lib3, file);
+  assert.equal(scans.length, 2, 'a sidecar older than its changed file is not used');
+  assert.ok(fs.statSync(dtshPath(file)).mtimeMs > before, 'the sidecar was rewritten');
   // a broken sidecar: ignored, the file scanned
   fs.writeFileSync(dtshPath(file), Buffer.from('DTSC\0\0\0\x05junk!'));
   const lib4 = new VodLibrary(new Logger());
-  assert.deepEqual((await all(lib4, file)).map(sig), first.map(sig));
+  assert.deepEqual((await all(lib4, file)).map(sig), grown.map(sig));
   assert.equal(scans.length, 3);
   for (const l of [lib1, lib2, lib3, lib4]) l.close();
   fs.rmSync(dir, { recursive: true, force: true });

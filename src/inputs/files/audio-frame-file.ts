@@ -14,7 +14,7 @@ import { HazeError } from '../../util/errors.js';
 import { NEED_MORE, type AudioFrame, type ProbeResult } from '../../containers/ts/audio-frames.js';
 import { apeTagSize, id3v2Size, ID3V1_BYTES, isId3v1 } from '../../containers/mp3/mp3.js';
 import type { FileSource, ScanChunk, ScannedPacket } from './file-source.js';
-import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, HandleSource } from './file-reads.js';
 
 /** Longest stretch of garbage skipped between frames before the file is called malformed. */
 export const RESYNC_BYTES = 64 * 1024;
@@ -48,18 +48,19 @@ interface Walked {
   bytes: Buffer;
 }
 
-export class AudioFrameFileSource implements FileSource {
-  private closed = false;
+export class AudioFrameFileSource extends HandleSource implements FileSource {
   /** The stream's first media frame, once a walk met it: later frames must match it. */
   private ref: { frame: AudioFrame; track: AudioTrack } | undefined;
   /** Frame starts with the samples before them, ascending (positions a walk from the start met). */
   private readonly checkpoints: { pos: number; samples: number }[] = [];
 
   constructor(
-    readonly file: string,
-    private readonly fh: FileHandle,
+    file: string,
+    fh: FileHandle,
     private readonly format: FrameFormat,
-  ) {}
+  ) {
+    super(file, fh);
+  }
 
   /** Skipped bytes (tags) at `pos`, 0 when none; -1 at an ID3v1 tag that ends the file. */
   private tagAt(buf: Buffer): number {
@@ -111,7 +112,7 @@ export class AudioFrameFileSource implements FileSource {
     const window = new ReadWindow(this.fh, windowBytes);
     let count = 0;
     for (;;) {
-      if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
+      this.check();
       const buf = await window.at(pos, MAX_FRAME_BYTES + 16);
       if (buf.length === 0) return;
       const tag = this.tagAt(buf);
@@ -215,9 +216,4 @@ export class AudioFrameFileSource implements FileSource {
     if (batch.length > 0) yield batch;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-  }
 }

@@ -8,6 +8,7 @@ import type { Packet, Track } from '../../media/types.js';
 import { HazeError } from '../../util/errors.js';
 import { plainTrack } from '../../containers/dtsc/header.js';
 import { DtscTimeline, type DtscInput } from '../../containers/dtsc/timeline.js';
+import { readAt } from './file-reads.js';
 
 /** A DTSC file open for positional reads, as DtscTimeline wants it. */
 export interface OpenDtscFile extends DtscInput {
@@ -39,17 +40,8 @@ export async function openDtscFile(file: string, flags: 'r' | 'r+' = 'r'): Promi
     handle,
     size,
     name: file,
-    read: async (position, length) => {
-      const n = Math.max(0, Math.min(length, size - position));
-      const b = Buffer.allocUnsafe(n);
-      let got = 0;
-      while (got < n) {
-        const { bytesRead } = await handle.read(b, got, n - got, position + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      return got === n ? b : b.subarray(0, got);
-    },
+    // the size as opened: a reader sees the file as it was, even while an append goes on
+    read: (position, length) => readAt(handle, position, Math.max(0, Math.min(length, size - position))),
     close: () => handle.close(),
   };
 }

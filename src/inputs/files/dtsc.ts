@@ -12,7 +12,7 @@ import { readDtscFileHeader } from '../../containers/dtsc/file.js';
 import { plainTrack } from '../../containers/dtsc/header.js';
 import { DTSC_MAX_FRAME_BYTES, decodeDtp2WithBpos, decodeDtpd, type DecodedDtp2 } from '../../containers/dtsc/packets.js';
 import type { FileSource, FileSourceOpener, ScanChunk, ScannedPacket } from './file-source.js';
-import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle, HandleSource } from './file-reads.js';
 
 const BATCH_PACKETS = 256;
 
@@ -22,14 +22,11 @@ interface Layout {
   dataStart: number;
 }
 
-class DtscFileSource implements FileSource {
-  private closed = false;
+class DtscFileSource extends HandleSource implements FileSource {
   private readonly window: ReadWindow;
 
-  constructor(
-    readonly file: string,
-    private readonly fh: FileHandle,
-  ) {
+  constructor(file: string, fh: FileHandle) {
+    super(file, fh);
     this.window = new ReadWindow(fh);
   }
 
@@ -60,7 +57,7 @@ class DtscFileSource implements FileSource {
     const window = new ReadWindow(this.fh, windowBytes);
     let pos = start;
     for (;;) {
-      if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
+      this.check();
       const head = await window.at(pos, 8);
       if (head.length < 8) {
         if (head.length > 0) warnings?.push(`${this.file}: ends inside a frame at byte ${pos}`);
@@ -135,11 +132,6 @@ class DtscFileSource implements FileSource {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-  }
 }
 
 export const openDtscSource: FileSourceOpener = async (file) => {

@@ -155,6 +155,27 @@ export function checkBpos(file: string, bpos: number): void {
   if (!Number.isSafeInteger(bpos) || bpos < 0) throw new HazeError('HAZE_ERR_INVALID_ARG', `${file}: read position ${bpos} is not a byte offset`);
 }
 
+/** What every file source over one FileHandle shares: the handle, closing it once, refusing reads after. */
+export abstract class HandleSource {
+  protected closed = false;
+
+  constructor(
+    readonly file: string,
+    protected readonly fh: fs.FileHandle,
+  ) {}
+
+  /** Throws HAZE_ERR_CLOSED once the source is closed (a reader still running when it was). */
+  protected check(): void {
+    if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+}
+
 /** A HazeError from a parser, re-thrown with the file's name in front; anything else as is. */
 export function inFile(file: string, err: unknown): unknown {
   if (isHazeError(err) && !err.message.startsWith(`${file}:`)) return new HazeError(err.code, `${file}: ${err.message}`, { cause: err, fatal: err.fatal });

@@ -8,14 +8,13 @@
 // from a bpos therefore meets the codec context again; readFrom() also primes the demuxer with
 // the tracks it is given, for the common case of a frame without headers in front of it.
 
-import type { FileHandle } from 'node:fs/promises';
 import type { Packet, Track } from '../../media/types.js';
 import { HazeError } from '../../util/errors.js';
 import { FlvDemuxer } from '../../containers/flv/demux.js';
 import { FLV_TAG_AUDIO, FLV_TAG_SCRIPT, FLV_MAX_TAG_BYTES, FLV_TAG_VIDEO, FlvTagReader, readFlvHeader } from '../../containers/flv/tags.js';
 import { isFlvConfigTag } from '../../containers/flv/tag-kind.js';
 import type { FileSource, FileSourceOpener, ScanChunk, ScannedPacket } from './file-source.js';
-import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle, HandleSource } from './file-reads.js';
 
 /** Tag header (11) + PreviousTagSize (4) around each tag body. */
 const TAG_OVERHEAD = 15;
@@ -31,13 +30,8 @@ function trackKey(tracks: readonly Track[]): string {
     .join(',');
 }
 
-class FlvFileSource implements FileSource {
-  private closed = false;
+class FlvFileSource extends HandleSource implements FileSource {
 
-  constructor(
-    readonly file: string,
-    private readonly fh: FileHandle,
-  ) {}
 
   /** The offset of the first tag (after the header and PreviousTagSize0); undefined while the file is shorter than its header. */
   private async firstTag(): Promise<number | undefined> {
@@ -63,7 +57,7 @@ class FlvFileSource implements FileSource {
     let readStart = start;
     let fileEnd = start;
     for (;;) {
-      if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
+      this.check();
       // a fresh buffer per read: packets are subarrays of it
       const chunk = Buffer.allocUnsafe(readBytes);
       const { bytesRead } = await this.fh.read(chunk, 0, readBytes, fileEnd);
@@ -152,11 +146,6 @@ class FlvFileSource implements FileSource {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-  }
 }
 
 export const openFlvSource: FileSourceOpener = async (file) => {

@@ -12,13 +12,12 @@
 // the first Cluster (skipping known sizes, descending into unknown-size Clusters), once per
 // source.
 
-import type fs from 'node:fs/promises';
 import type { Packet, Track } from '../../media/types.js';
 import { HazeError } from '../../util/errors.js';
 import { MatroskaDemuxer, type MkvDemuxResult, type MkvPacket } from '../../containers/mkv/demux.js';
 import { readMkvIndex, type MkvIndex } from '../../containers/mkv/mkv-index.js';
 import type { FileSource, FileSourceOpener, ScanChunk } from './file-source.js';
-import { chunksFrom, inFile, openHandle, readAt, readPushDemuxer, scanPushDemuxer } from './file-reads.js';
+import { chunksFrom, inFile, openHandle, readAt, readPushDemuxer, scanPushDemuxer, HandleSource } from './file-reads.js';
 
 /** Cluster offsets kept in scan() to map block offsets to their Cluster (the recent ones suffice). */
 const MAX_CLUSTERS = 4096;
@@ -27,16 +26,11 @@ function plain(p: MkvPacket): Packet {
   return { trackId: p.trackId, timeMs: p.timeMs, offsetMs: p.offsetMs, keyframe: p.keyframe, data: p.data };
 }
 
-class MkvSource implements FileSource {
+class MkvSource extends HandleSource implements FileSource {
   private index: MkvIndex | undefined;
   /** Progress of the Cluster walk for files without Cues. */
   private walk: { clusters: number[]; next: number; window: Buffer; windowPos: number } | undefined;
-  private closed = false;
 
-  constructor(
-    readonly file: string,
-    private readonly fh: fs.FileHandle,
-  ) {}
 
   async *scan(): AsyncGenerator<ScanChunk> {
     this.check();
@@ -83,15 +77,7 @@ class MkvSource implements FileSource {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-  }
 
-  private check(): void {
-    if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
-  }
 
   /** The first Cluster's offset and the Cues, read once per source. */
   private async readIndex(): Promise<MkvIndex> {

@@ -16,10 +16,9 @@
 
 import type fs from 'node:fs/promises';
 import type { Packet, Track } from '../../media/types.js';
-import { HazeError } from '../../util/errors.js';
 import { TsDemuxer, type TsDemuxResult } from '../../containers/ts/demux.js';
 import type { FileSource, FileSourceOpener, ScanChunk } from './file-source.js';
-import { chunksFrom, inFile, openHandle, readAt, readPushDemuxer, scanPushDemuxer } from './file-reads.js';
+import { chunksFrom, inFile, openHandle, readAt, readPushDemuxer, scanPushDemuxer, HandleSource } from './file-reads.js';
 
 /** How much of the file's start is read at open for the PSI, the first timestamp and video starts. */
 const PROBE_BYTES = 2 * 1024 * 1024;
@@ -63,14 +62,15 @@ function pesPts(b: Buffer, o: number): number | undefined {
   return ((b[t]! >> 1) & 7) * 2 ** 30 + ((b[t + 1]! << 7) | (b[t + 2]! >> 1)) * 2 ** 15 + ((b[t + 3]! << 7) | (b[t + 4]! >> 1));
 }
 
-class TsSource implements FileSource {
-  private closed = false;
+class TsSource extends HandleSource implements FileSource {
 
   constructor(
-    readonly file: string,
-    private readonly fh: fs.FileHandle,
+    file: string,
+    fh: fs.FileHandle,
     private readonly probe: Probe,
-  ) {}
+  ) {
+    super(file, fh);
+  }
 
   async *scan(): AsyncGenerator<ScanChunk> {
     this.check();
@@ -96,15 +96,7 @@ class TsSource implements FileSource {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-  }
 
-  private check(): void {
-    if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
-  }
 
   /** The unwrapped clock at the first PES timestamp from `start` on, as scan() unwrapped it. */
   private async clockAt(start: number, tracks: readonly Track[]): Promise<number | undefined> {

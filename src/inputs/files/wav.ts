@@ -12,7 +12,7 @@ import { WAV_MAX_HEADER, WAV_UNKNOWN_SIZE, WAVE_FORMAT_ALAW, WAVE_FORMAT_MULAW, 
 import { WAVE_FORMAT_EXTENSIBLE, wavSubFormat } from '../../containers/wav/extensible.js';
 import { convertPcmByteOrder } from '../../containers/wav/pcm.js';
 import type { FileSource, FileSourceOpener, ScanChunk, ScannedPacket } from './file-source.js';
-import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle } from './file-reads.js';
+import { PLAY_READ_BYTES, ReadWindow, WINDOW_BYTES, checkBpos, fileError, openHandle, HandleSource } from './file-reads.js';
 
 /** Milliseconds of samples per packet. */
 export const PACKET_MS = 20;
@@ -28,14 +28,11 @@ interface Layout {
   packetBytes: number;
 }
 
-class WavFileSource implements FileSource {
-  private closed = false;
+class WavFileSource extends HandleSource implements FileSource {
   private readonly window: ReadWindow;
 
-  constructor(
-    readonly file: string,
-    private readonly fh: FileHandle,
-  ) {
+  constructor(file: string, fh: FileHandle) {
+    super(file, fh);
     this.window = new ReadWindow(fh);
   }
 
@@ -79,7 +76,7 @@ class WavFileSource implements FileSource {
     let pos = start;
     let batch: ScannedPacket[] = [];
     for (;;) {
-      if (this.closed) throw new HazeError('HAZE_ERR_CLOSED', `${this.file}: source closed`);
+      this.check();
       const want = l.dataEnd === undefined ? packetBytes : Math.min(packetBytes, l.dataEnd - pos);
       if (want <= 0) break;
       const got = await window.at(pos, want);
@@ -126,11 +123,6 @@ class WavFileSource implements FileSource {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.fh.close();
-  }
 }
 
 export const openWavSource: FileSourceOpener = async (file) => {

@@ -152,9 +152,9 @@ function fragmentGroups(tracks: readonly Track[], packets: readonly Packet[]): F
   return tracks.map((t) => ({ trackId: t.id, packets: packets.filter((p) => p.trackId === t.id) })).filter((g) => g.packets.length > 0);
 }
 
-function firstFrames(file: VodFile): Map<number, Buffer> | undefined {
-  // AC-3 and MP3 sample entries are derived from a frame; the index does not keep one
-  return file.index.tracks.some((t) => t.track.codec === 'AC3' || t.track.codec === 'MP3') ? new Map() : undefined;
+/** AC-3 and MP3 sample entries are derived from a frame, which the index does not keep. */
+function needsFirstFrames(tracks: readonly Track[]): boolean {
+  return tracks.some((t) => t.codec === 'AC3' || t.codec === 'MP3');
 }
 
 /** `/cmaf/NAME/...` for a VoD stream: CMAF HLS (V_A renditions) and DASH (a representation per track). */
@@ -162,7 +162,6 @@ export async function serveVodCmaf(ctx: VodSegmentedContext, rest: string): Prom
   const { file } = ctx;
   if (rest === 'index.m3u8') return multivariant(ctx, CMAF_CAPABILITY, 7);
   const segments = vodSegments(file, CMAF_CAPABILITY);
-  const ff = firstFrames(file);
   if (rest === 'index.mpd') {
     const reps: DashRepresentation[] = file.index.tracks
       .filter((t) => (t.track.type === 'video' || t.track.type === 'audio') && fits(CMAF_CAPABILITY, t.track))
@@ -192,7 +191,7 @@ export async function serveVodCmaf(ctx: VodSegmentedContext, rest: string): Prom
   } else return false;
   if (!r) return text(ctx, 404, `No such tracks in ${ctx.name}\n`);
   const contentType = r.tracks.every((t) => t.type === 'audio') ? 'audio/mp4' : 'video/mp4';
-  if (what === 'init.m4s') return media(ctx, initSegment(r.tracks, ff ? { firstFrames: await firstFramesOf(file, r) } : {}), contentType);
+  if (what === 'init.m4s') return media(ctx, initSegment(r.tracks, needsFirstFrames(r.tracks) ? { firstFrames: await firstFramesOf(file, r) } : {}), contentType);
   const seg = segmentAt(segments, Number(startText));
   if (!seg) return text(ctx, 404, `No segment ${what} in ${ctx.name}\n`);
   const packets = await collect(file, seg, r.ids, hls ? r.syncTrackId : (boundaryTrack(file, CMAF_CAPABILITY)?.track.id ?? r.syncTrackId));
