@@ -13,6 +13,8 @@ import { sanitizeStreamName } from '../util/stream-name.js';
 import { HAZE_VERSION } from '../util/version.js';
 import { authorizeRequest, logout, unauthorizedBlock, normalizeAddress, type AuthResult, type AuthState } from './auth.js';
 import type { ConfigStore } from './config-store.js';
+import { MODULE_CALLS } from './api-modules.js';
+import type { WorkerLink } from './worker-link.js';
 import { CONNECTORS, isPlainObject, validateStreamConfig, type HazeConfig, type StreamConfig } from './default-config.js';
 
 export interface ActiveStreamStats {
@@ -46,6 +48,8 @@ export interface ApiHost {
   streamStats(): Promise<Record<string, Partial<ActiveStreamStats>>>;
   /** recent log lines [unixSeconds, kind, message] */
   logs(): Array<[number, string, string]>;
+  /** the running workers (absent in unit tests of the API alone) */
+  workers?: WorkerLink;
 }
 
 export interface ApiRequestContext {
@@ -93,6 +97,7 @@ export const API_CALLS: readonly string[] = [
   'version',
   'log',
   'logout',
+  ...MODULE_CALLS.map((c) => c.name),
 ];
 
 /** `config` keys settable through the API (reference §3.3). */
@@ -581,6 +586,15 @@ export async function handleApiCommand(request: Record<string, unknown>, ctx: Ap
         store.save();
       } catch (err) {
         errors.push(describeError('save', err));
+      }
+    }
+    for (const call of MODULE_CALLS) {
+      if (!present(request, call.name)) continue;
+      try {
+        const members = await call.run(request[call.name], { host, request, ctx, errors });
+        if (members) Object.assign(out, members);
+      } catch (err) {
+        errors.push(describeError(call.name, err));
       }
     }
     if (store.saveError !== undefined) errors.push(`the config could not be saved: ${store.saveError}`);

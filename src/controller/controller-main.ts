@@ -15,6 +15,7 @@ import type { AngelMessage } from './angel.js';
 import type { ActiveStreamStats, ApiHost } from './api.js';
 import { createApiRequestHandler } from './api-http.js';
 import { ConfigStore } from './config-store.js';
+import { workerLink } from './worker-link.js';
 import type { PortOverrides } from './default-config.js';
 
 const LOG_RING = 100;
@@ -81,6 +82,7 @@ export async function runController(): Promise<void> {
     instanceId: randomBytes(8).toString('hex'),
     streamStats: () => gatherStreamStats(paths.sockets),
     logs: () => ring,
+    workers: workerLink(paths),
   };
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, createApiRequestHandler(host));
   process.on('message', (msg: AngelMessage, handle?: unknown) => {

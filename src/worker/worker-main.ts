@@ -32,6 +32,7 @@ import { playPlaylist } from '../inputs/playlist.js';
 import { rtmpHandler } from './rtmp-handler.js';
 import { StreamRegistry } from './stream-registry.js';
 import { WorkerStats } from './worker-stats.js';
+import { WorkerControl } from './worker-control.js';
 
 export interface WorkerStreamStatus {
   name: string;
@@ -106,9 +107,10 @@ export async function runWorker(index: number): Promise<void> {
   } catch {
     // none left over
   }
-  const control = net.createServer((sock) => serveDtscSocket(sock, { resolve: (name) => hubs.localSource(name), status, log: wlog }));
-  control.on('error', (err) => wlog.error(`control socket: ${err.message}`));
-  control.listen(socketPath);
+  const control = new WorkerControl();
+  const controlServer = net.createServer((sock) => serveDtscSocket(sock, { resolve: (name) => hubs.localSource(name), status, control: (r) => control.handle(r), log: wlog }));
+  controlServer.on('error', (err) => wlog.error(`control socket: ${err.message}`));
+  controlServer.listen(socketPath);
 
   const vod = new VodStreams((name) => config.stream(name)?.source, library);
   const ports: { http: number; rtmp?: number } = { http: 8080 };
@@ -142,7 +144,7 @@ export async function runWorker(index: number): Promise<void> {
       log: wlog.child({ proto: 'DTSC' }),
     });
   });
-  const servers: net.Server[] = [control, http, rtmp, dtsc];
+  const servers: net.Server[] = [controlServer, http, rtmp, dtsc];
   dtsc.on('error', (err) => wlog.error(`DTSC: ${err.message}`));
   http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
   rtmp.on('error', (err) => wlog.error(`RTMP: ${err.message}`));

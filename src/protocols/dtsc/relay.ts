@@ -26,6 +26,8 @@ export interface DtscServeOptions {
   resolve(stream: string): StreamHub | undefined;
   /** Answer to `{"cmd":"status"}`: any JSON. */
   status(): unknown;
+  /** Answer to `{"cmd":"control","data":JSON}` (the controller's commands; worker-control.ts). */
+  control?(request: unknown): Promise<unknown>;
   log: Logger;
 }
 
@@ -99,6 +101,17 @@ export function serveDtscSocket(socket: net.Socket, opts: DtscServeOptions): voi
         unsubscribe = hub.subscribe(listener);
       } else if (cmd === 'status') {
         send(encodeDtcm({ cmd: 'status', data: JSON.stringify(opts.status()) }));
+      } else if (cmd === 'control' && opts.control) {
+        let request: unknown;
+        try {
+          request = JSON.parse(getText(f.command, 'data') ?? 'null');
+        } catch {
+          request = null;
+        }
+        opts.control(request).then(
+          (answer) => send(encodeDtcm({ cmd: 'control', data: JSON.stringify(answer ?? null) })),
+          (err: unknown) => send(encodeDtcm({ cmd: 'control', data: JSON.stringify({ error: errorText(err) }) })),
+        );
       } else if (cmd === 'ping') {
         send(encodeDtcm({ cmd: 'ok', msg: 'Pong!' }));
       }
@@ -157,27 +170,37 @@ export function playDtscInto(socketPath: string, stream: string, hub: StreamHub,
   return { close: () => finish('closed') };
 }
 
-/** Asks a worker's control socket for its status; resolves undefined on any failure. */
-export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<unknown> {
+/** Sends one command to a worker's control socket and resolves its answer; undefined on any failure. */
+function askWorker(socketPath: string, command: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
   return new Promise((resolve) => {
     const socket = net.connect(socketPath);
-    const reader = new DtscFrameReader();
+    const reader = new DtscFrameReader({ maxFrameBytes: 16 * 1024 * 1024 });
     const done = (v: unknown): void => {
       clearTimeout(timer);
       socket.destroy();
       resolve(v);
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
-    socket.on('connect', () => socket.write(encodeDtcm({ cmd: 'status' })));
+    socket.on('connect', () => socket.write(encodeDtcm(command)));
     socket.on('error', () => done(undefined));
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const f of reader.push(chunk)) {
-          if (f.kind === 'command' && getText(f.command, 'cmd') === 'status') done(JSON.parse(getText(f.command, 'data') ?? 'null'));
+          if (f.kind === 'command' && getText(f.command, 'cmd') === command['cmd']) done(JSON.parse(getText(f.command, 'data') ?? 'null'));
         }
       } catch {
         done(undefined);
       }
     });
   });
+}
+
+/** Asks a worker's control socket for its status; resolves undefined on any failure. */
+export function queryStatus(socketPath: string, timeoutMs = 2000): Promise<unknown> {
+  return askWorker(socketPath, { cmd: 'status' }, timeoutMs);
+}
+
+/** Sends a controller command (worker-control.ts) to a worker; resolves its answer, undefined on any failure. */
+export function controlWorker(socketPath: string, request: unknown, timeoutMs = 5000): Promise<unknown> {
+  return askWorker(socketPath, { cmd: 'control', data: JSON.stringify(request) }, timeoutMs);
 }
