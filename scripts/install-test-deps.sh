@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite runs against (real peers, DESIGN §7) when they are
 # missing: ffmpeg/ffprobe, GStreamer, xmllint (DASH manifests), rtmpdump (RTMP play from a
-# position) and Chromium (the player tests, driven by playwright-core) from Debian. Needs root (or sudo) on Debian 12.
+# position), nginx with the RTMP module (a second RTMP server to re-push to) and Chromium (the
+# player tests, driven by playwright-core) from Debian. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,8 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v rtmpdump >/dev/null 2>&1 || need+=(rtmpdump)
+{ [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1; } || need+=(nginx-light)
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(libnginx-mod-rtmp)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -21,7 +21,7 @@ import { ConfigStore } from './config-store.js';
 import { CONNECTORS, type HazeConfig } from './default-config.js';
 
 /** Messages from the angel to a child. */
-export type AngelMessage = { type: 'listen'; connector: string; port: number } | { type: 'start' };
+export type AngelMessage = { type: 'listen'; connector: string; port: number } | { type: 'start' } | { type: 'stopping'; reason: string };
 
 const MAIN_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RESTART_DELAYS_MS = [0, 1000, 2000, 4000, 8000, 10_000];
@@ -126,6 +126,7 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
       log.info(`${sig}: stopping`);
       for (const slot of slots) {
         if (slot.timer) clearTimeout(slot.timer);
+        if (slot.child?.connected) slot.child.send({ type: 'stopping', reason: `${sig} received` } satisfies AngelMessage);
         slot.child?.kill('SIGTERM');
       }
       const deadline = setTimeout(() => {

@@ -1,5 +1,7 @@
 // Every API call a feature module answers (see api-calls.ts), in the order they run.
 
 import type { ApiCall } from './api-calls.js';
+import { PUSH_CALLS } from './api-pushes.js';
+import { ACCESS_CALLS } from './api-access.js';
 
-export const MODULE_CALLS: readonly ApiCall[] = [];
+export const MODULE_CALLS: readonly ApiCall[] = [...PUSH_CALLS, ...ACCESS_CALLS];

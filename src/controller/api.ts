@@ -15,6 +15,8 @@ import { authorizeRequest, logout, unauthorizedBlock, normalizeAddress, type Aut
 import type { ConfigStore } from './config-store.js';
 import { MODULE_CALLS } from './api-modules.js';
 import type { WorkerLink } from './worker-link.js';
+import type { CustomVariables } from './custom-variables.js';
+import type { TriggerDispatcher } from '../triggers/dispatch.js';
 import { CONNECTORS, isPlainObject, validateStreamConfig, type HazeConfig, type StreamConfig } from './default-config.js';
 
 export interface ActiveStreamStats {
@@ -50,6 +52,10 @@ export interface ApiHost {
   logs(): Array<[number, string, string]>;
   /** the running workers (absent in unit tests of the API alone) */
   workers?: WorkerLink;
+  /** values of the custom variables with a target (variable_list) */
+  variables?: Pick<CustomVariables, 'current'>;
+  /** the controller's triggers (STREAM_ADD / STREAM_CONFIG / STREAM_REMOVE) */
+  triggers?: TriggerDispatcher;
 }
 
 export interface ApiRequestContext {
@@ -486,6 +492,34 @@ function applyConfigCall(arg: unknown, store: ConfigStore, errors: string[]): vo
   });
 }
 
+/**
+ * The stream changes that STREAM_ADD / STREAM_CONFIG / STREAM_REMOVE allow (reference §4.2: a
+ * false answer of a blocking handler rejects that stream's change, not the whole request).
+ */
+async function vetStreamChanges(host: ApiHost, call: string, changed: Map<string, StreamConfig>, removed: string[], errors: string[]): Promise<{ changed: Map<string, StreamConfig>; removed: string[] }> {
+  const t = host.triggers;
+  if (!t) return { changed, removed };
+  const current = host.config.get().streams;
+  const okChanged = new Map<string, StreamConfig>();
+  for (const [name, cfg] of changed) {
+    const before = Object.hasOwn(current, name) ? current[name] : undefined;
+    if (before && JSON.stringify(before) === JSON.stringify(cfg)) {
+      okChanged.set(name, cfg);
+      continue;
+    }
+    const trigger = before ? 'STREAM_CONFIG' : 'STREAM_ADD';
+    const r = await t.fire(trigger, name, { stream: name, config: JSON.stringify(cfg) });
+    if (r.allowed) okChanged.set(name, cfg);
+    else errors.push(`${call}: ${trigger} refused the ${before ? 'change of' : 'new'} stream ${name}`);
+  }
+  const okRemoved: string[] = [];
+  for (const name of removed) {
+    if ((await t.fire('STREAM_REMOVE', name, { stream: name })).allowed) okRemoved.push(name);
+    else errors.push(`${call}: STREAM_REMOVE kept stream ${name}`);
+  }
+  return { changed: okChanged, removed: okRemoved };
+}
+
 // ---- the request ---------------------------------------------------------------------------
 
 function present(request: Record<string, unknown>, key: string): boolean {
@@ -542,8 +576,11 @@ export async function handleApiCommand(request: Record<string, unknown>, ctx: Ap
           const valid = validateStreams(arg, 'streams', errors);
           // the full set deletes what it lacks: a typo must not delete everything, so all or nothing
           if (errors.length === before) {
+            const gone = Object.keys(store.get().streams).filter((n) => !valid.has(n));
+            const { changed, removed } = await vetStreamChanges(host, 'streams', valid, gone, errors);
             store.update((c) => {
-              c.streams = Object.fromEntries(valid);
+              for (const n of removed) delete c.streams[n];
+              for (const [n, cfg] of changed) c.streams[n] = cfg;
             });
           } else errors.push('streams: nothing changed');
         }
@@ -557,7 +594,7 @@ export async function handleApiCommand(request: Record<string, unknown>, ctx: Ap
         const arg = request['addstream'];
         if (!isPlainObject(arg)) errors.push('addstream: expected an object {name: {source, ...}}');
         else {
-          const valid = validateStreams(arg, 'addstream', errors);
+          const valid = (await vetStreamChanges(host, 'addstream', validateStreams(arg, 'addstream', errors), [], errors)).changed;
           if (valid.size) {
             store.update((c) => {
               for (const [name, cfg] of valid) c.streams[name] = cfg;
@@ -571,8 +608,9 @@ export async function handleApiCommand(request: Record<string, unknown>, ctx: Ap
     }
     if (present(request, 'deletestream')) {
       try {
-        const names = deleteNames(request['deletestream'], store.get(), errors);
-        if (names?.length) {
+        const asked = deleteNames(request['deletestream'], store.get(), errors);
+        const names = asked?.length ? (await vetStreamChanges(host, 'deletestream', new Map(), asked, errors)).removed : [];
+        if (names.length) {
           store.update((c) => {
             for (const n of names) delete c.streams[n];
           });

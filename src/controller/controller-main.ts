@@ -10,12 +10,15 @@ import path from 'node:path';
 import { queryStatus } from '../protocols/dtsc/relay.js';
 import type { WorkerStatus } from '../worker/worker-main.js';
 import { addLogSink, log, setProcessName, type LogLevel } from '../util/log.js';
-import { pidFile, runPaths } from '../util/run-dir.js';
+import { pidFile, runPaths, variablesFile } from '../util/run-dir.js';
 import type { AngelMessage } from './angel.js';
 import type { ActiveStreamStats, ApiHost } from './api.js';
 import { createApiRequestHandler } from './api-http.js';
 import { ConfigStore } from './config-store.js';
 import { workerLink } from './worker-link.js';
+import { CustomVariables } from './custom-variables.js';
+import { dropCompletedRules } from './api-pushes.js';
+import { controllerTriggers, SystemTriggers } from './system-triggers.js';
 import type { PortOverrides } from './default-config.js';
 
 const LOG_RING = 100;
@@ -71,37 +74,67 @@ export async function runController(): Promise<void> {
 
   const store = ConfigStore.open(process.env['HAZE_CONFIG']);
   store.writeEffective(paths.run, overrides);
+  const instanceId = randomBytes(8).toString('hex');
+  const triggers = controllerTriggers(store, instanceId, log.child({ proc: 'triggers' }));
+  const system = new SystemTriggers(triggers, store, log);
+  const variables = new CustomVariables(store, variablesFile(paths), log.child({ proc: 'variables' }));
   store.on('change', ({ origin }) => {
     store.writeEffective(paths.run, overrides);
+    variables.sync();
+    system.protocolsChanged();
     log.info(`config changed (${origin === 'disk' ? 'edited on disk' : 'through the API'}); workers notified`);
   });
   store.watch();
 
   const host: ApiHost = {
     config: store,
-    instanceId: randomBytes(8).toString('hex'),
+    instanceId,
     streamStats: () => gatherStreamStats(paths.sockets),
     logs: () => ring,
     workers: workerLink(paths),
+    variables,
+    triggers,
   };
+  // auto-push rules whose completetime passed are dropped (the workers already stopped their pushes)
+  const ruleSweep = setInterval(() => {
+    try {
+      dropCompletedRules(store);
+    } catch (err) {
+      log.warn(`dropping completed auto-push rules: ${(err as Error).message}`);
+    }
+  }, 5000);
+  ruleSweep.unref();
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, createApiRequestHandler(host));
+  // the angel says so before it stops everything (a SIGTERM alone may be a restart of the controller)
+  let systemStopping: string | undefined;
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type === 'listen' && msg.connector === 'controller' && handle) {
       server.listen(handle as http.Server, () => log.debug(`API on port ${msg.port}`));
-    }
+    } else if (msg.type === 'stopping') systemStopping = msg.reason;
   });
   process.on('disconnect', () => log.warn('lost the angel; serving on'));
   fs.writeFileSync(pidFile(paths, 'controller'), String(process.pid));
+  void system.start(paths.run).then((go) => {
+    if (!go) process.kill(process.ppid, 'SIGTERM');
+  });
 
+  let stopping = false;
   const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
     server.close();
-    store.close();
-    try {
-      fs.unlinkSync(pidFile(paths, 'controller'));
-    } catch {
-      // already gone
-    }
-    setTimeout(() => process.exit(0), 100).unref();
+    variables.close();
+    // the angel's `stopping` message and its SIGTERM race: give the message a moment to arrive
+    const fired = new Promise((r) => setTimeout(r, 100)).then(() => (systemStopping !== undefined ? system.stop(systemStopping) : undefined));
+    void fired.finally(() => {
+      store.close();
+      try {
+        fs.unlinkSync(pidFile(paths, 'controller'));
+      } catch {
+        // already gone
+      }
+      setTimeout(() => process.exit(0), 100).unref();
+    });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

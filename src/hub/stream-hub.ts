@@ -75,6 +75,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   private keySeqs: number[] = [];
   private keyStart = 0;
   private readonly listeners = new Set<HubListener>();
+  /** Observers that are not viewers (buffer health): they neither keep the stream alive nor count as listeners. */
+  private readonly taps = new Set<HubListener>();
   private readonly keyedTracks = new Set<number>();
   private readonly dvrMs: number;
   private readonly graceMs: number;
@@ -84,6 +86,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   private ended = false;
   private isOnline = false;
   private bufferState: BufferState = 'EMPTY';
+  /** The last health check found issues (DRY until they clear); none are known at FULL. */
+  private dry: boolean | undefined;
   /** Added to every incoming timestamp so the timeline stays monotonic across sources. */
   private timeOffsetMs = 0;
   private pendingOffset = false;
@@ -216,8 +220,11 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     if (this.lastTimeMs < 0 && Number.isFinite(ms) && ms > 0) this.unixZero = ms;
   }
 
-  /** The source left: tracks go, viewers stay and wait for a successor for the grace period. */
-  detachSource(reason: string): void {
+  /**
+   * The source left: tracks go, viewers stay and wait for a successor for the grace period
+   * (`graceMs`, the hub's own by default; a `resume` stream's is its `idleTime`).
+   */
+  detachSource(reason: string, graceMs = this.graceMs): void {
     if (!this.hasSource || this.ended) return;
     this.hasSource = false;
     this.setOffline(reason);
@@ -225,14 +232,15 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.trackList = [];
     this.keyedTracks.clear();
     this.syncTrackId = -1;
+    for (const t of this.taps) t.onTracks(this.trackList);
     // The buffered packets belong to the departed source's tracks and codec configuration: a
     // viewer or relay starting later must begin at the successor's first keyframe.
     this.dropBuffer();
-    if (this.graceMs <= 0) {
+    if (graceMs <= 0) {
       this.end(reason);
       return;
     }
-    this.graceTimer = setTimeout(() => this.end(`${reason}; no new source within ${this.graceMs} ms`), this.graceMs);
+    this.graceTimer = setTimeout(() => this.end(`${reason}; no new source within ${graceMs} ms`), graceMs);
     this.graceTimer.unref?.();
   }
 
@@ -245,20 +253,38 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     // Same codec configuration, refined fields (metadata): no need to tell the outputs.
     if (old && sameTrack(old, track)) return;
     if (this.syncTrackId < 0 || (track.type === 'video' && this.trackMap.get(this.syncTrackId)?.type !== 'video')) {
-      this.syncTrackId = track.id;
+      this.setSyncTrack(track.id);
     }
     if (this.isOnline && !this.keyedTracks.has(track.id)) this.setOffline('new track waiting for a keyframe');
     this.fragmentEpochPending ||= this.fragment.index >= 0;
     for (const l of this.listeners) l.onTracks(this.trackList);
+    for (const t of this.taps) t.onTracks(this.trackList);
   }
 
   removeTrack(id: number): void {
     if (!this.trackMap.delete(id)) return;
     this.trackList = [...this.trackMap.values()];
     this.keyedTracks.delete(id);
-    if (this.syncTrackId === id) this.syncTrackId = this.trackList.find((t) => t.type === 'video')?.id ?? this.trackList[0]?.id ?? -1;
+    if (this.syncTrackId === id) this.setSyncTrack(this.trackList.find((t) => t.type === 'video')?.id ?? this.trackList[0]?.id ?? -1);
     this.fragmentEpochPending ||= this.fragment.index >= 0;
     for (const l of this.listeners) l.onTracks(this.trackList);
+    for (const t of this.taps) t.onTracks(this.trackList);
+  }
+
+  /**
+   * A new sync track (its predecessor left, or video came after audio; with several publishers,
+   * DESIGN §4): the keyframe index is rebuilt from the buffer for it, since viewers and relays
+   * start at its keyframes.
+   */
+  private setSyncTrack(id: number): void {
+    if (id === this.syncTrackId) return;
+    this.syncTrackId = id;
+    this.keySeqs = [];
+    this.keyStart = 0;
+    for (let i = this.ringStart; i < this.ring.length; i++) {
+      const p = this.ring[i]!;
+      if (p.keyframe && p.trackId === id) this.keySeqs.push(this.baseSeq + i - this.ringStart);
+    }
   }
 
   /** Takes a packet from the source: timeline fix-up, ring, keyframe index, fan-out. */
@@ -303,6 +329,7 @@ export class StreamHub extends TypedEmitter<HubEvents> {
       if (this.keyedTracks.size === this.trackMap.size && !this.catchingUp) this.setOnline();
     }
     for (const l of this.listeners) l.onPacket(packet);
+    for (const t of this.taps) t.onPacket(packet);
   }
 
   /** Marks the packet that starts the next segment (see SEGMENT_TARGET_MS). */
@@ -384,6 +411,19 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     return { keys: this.keySeqs.length - this.keyStart, firstMs: this.firstMs, lastMs: this.lastTimeMs };
   }
 
+  /**
+   * Observes every packet and track change like a listener, without being a viewer: a tap does
+   * not keep the stream alive, count in listenerCount or cause 'idle' (buffer health).
+   */
+  tap(listener: HubListener): () => void {
+    if (this.ended) {
+      listener.onEnd('stream ended');
+      return () => {};
+    }
+    this.taps.add(listener);
+    return () => void this.taps.delete(listener);
+  }
+
   subscribe(listener: HubListener): () => void {
     if (this.ended) {
       listener.onEnd('stream ended');
@@ -423,6 +463,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     this.keySeqs = [];
     for (const l of [...this.listeners]) l.onEnd(reason);
     this.listeners.clear();
+    for (const t of [...this.taps]) t.onEnd(reason);
+    this.taps.clear();
     this.emit('end', reason);
   }
 
@@ -435,9 +477,49 @@ export class StreamHub extends TypedEmitter<HubEvents> {
     if (!on && !this.isOnline && this.trackMap.size > 0 && this.keyedTracks.size === this.trackMap.size) this.setOnline();
   }
 
+  /**
+   * The outcome of a health check of the buffer (hub/buffer-health.ts): issues make it DRY, their
+   * clearing RECOVER (MistServer's STREAM_BUFFER states). FULL comes as soon as the stream is
+   * playable, before there is enough of it to judge, so it counts as healthy.
+   */
+  reportHealth(issues: boolean): void {
+    if (this.bufferState === 'EMPTY' || this.ended) return;
+    const was = this.dry;
+    this.dry = issues;
+    // (a hub that carried on a buffer of unknown health only learns it)
+    if (was === undefined || was === issues) return;
+    this.setState(issues ? 'DRY' : 'RECOVER');
+  }
+
+  /**
+   * This hub carries on a stream's buffer that another hub announced (its publisher came back
+   * on this worker within the grace period): its state goes on, with no new FULL.
+   */
+  continueBuffer(state: BufferState, dry: boolean | undefined): void {
+    if (this.bufferState !== 'EMPTY' || state === 'EMPTY' || this.ended) return;
+    this.bufferState = state;
+    this.dry = dry;
+  }
+
+  /** A new buffer starts on this hub (it relayed an earlier one): its next online is FULL again. */
+  resetBuffer(): void {
+    if (this.ended) return;
+    this.bufferState = 'EMPTY';
+    this.dry = undefined;
+  }
+
+  /** Whether the last health check found issues (undefined before the first). */
+  get healthIssues(): boolean | undefined {
+    return this.dry;
+  }
+
   private setOnline(): void {
     this.isOnline = true;
-    this.setState(this.bufferState === 'EMPTY' ? 'FULL' : 'RECOVER');
+    // FULL once per buffer: a source coming back (or a new track keyed) changes nothing
+    if (this.bufferState === 'EMPTY') {
+      this.dry = false;
+      this.setState('FULL');
+    }
     this.emit('online', undefined);
   }
 

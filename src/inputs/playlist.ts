@@ -62,8 +62,12 @@ function hubIds(tracks: readonly Track[]): Map<number, number> {
   return ids;
 }
 
-/** Plays `file`'s entries into `hub` until stop() is called; returns the handle. */
-export function playPlaylist(file: string, hub: StreamHub, library: VodLibrary, log: Logger): { stop(): void } {
+/**
+ * Plays `file`'s entries into `hub` until stop() is called; returns the handle. With `onAbort`,
+ * a playlist that cannot be read or has no playable entry ends the input (INPUT_ABORT's machine
+ * and human reasons) instead of being tried again every few seconds.
+ */
+export function playPlaylist(file: string, hub: StreamHub, library: VodLibrary, log: Logger, onAbort?: (machineReason: string, humanReason: string) => void): { stop(): void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const sleep = (ms: number): Promise<void> =>
@@ -81,6 +85,11 @@ export function playPlaylist(file: string, hub: StreamHub, library: VodLibrary, 
         entries = await resolvePlaylist(file);
       } catch (err) {
         log.warn(`playlist ${file}: ${errorText(err)}`);
+        if (onAbort && !stopped) {
+          stopped = true;
+          onAbort(err instanceof HazeError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'ERROR'), errorText(err));
+          return;
+        }
         entries = [];
       }
       for (const entry of entries) {
@@ -109,7 +118,14 @@ export function playPlaylist(file: string, hub: StreamHub, library: VodLibrary, 
           log.warn(`playlist ${file}: skipping ${entry}: ${errorText(err)}`);
         }
       }
-      if (played === 0 && !stopped) await sleep(RETRY_MS);
+      if (played === 0 && !stopped) {
+        if (onAbort) {
+          stopped = true;
+          onAbort('HAZE_ERR_NOT_FOUND', `${file}: none of its ${entries.length} entries could be played`);
+          return;
+        }
+        await sleep(RETRY_MS);
+      }
     }
   })();
   return {

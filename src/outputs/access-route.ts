@@ -1,11 +1,23 @@
-// The access check in front of every media output over HTTP (reference §4, USER_NEW): the
-// stream and connector a request is for, and its session (stream, client, token), are put to
-// the caller's gate; a refused viewer gets 403 and nothing else. Stream info, the player and
-// pages pass (they carry no media).
+// The access step in front of every media output over HTTP (reference §4): the stream and
+// connector a request is for go through PLAY_REWRITE (another name, or refused), CONN_OPEN (per
+// connection, see http-connections.ts), the fallbacks of a stream that cannot be opened
+// (fallback_stream, DEFAULT_STREAM / defaultStream) and USER_NEW for its session (stream,
+// client, token). A rewritten or fallen-back request continues with the new name in its path,
+// so every output behind serves it as if asked for it. A refused viewer gets 403 and nothing
+// else. Stream info, the player and pages pass (they carry no media). CONN_PLAY fires where the
+// output attaches: live outputs once their stream is online (play.ts), file streams here.
+// JWTs (reference §5.1, §6.5): a stream name that is a JWT plays its `sub` stream when the token
+// has the output permission (the JWT is the session's token; a refused one gets 403), and a
+// viewer token (`tkn`/`jwt` var or cookie, Bearer) that is a valid JWT for the stream skips USER_NEW.
 
-import type { MediaRoute } from '../protocols/http/media-server.js';
+import type { MediaRequest, MediaResponder, MediaRoute } from '../protocols/http/media-server.js';
+import type { Logger } from '../util/log.js';
+import type { JwtKeyring } from '../access/keyring.js';
+import { playNameGrant, viewerToken, viewerTokenValid } from '../access/viewer-access.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { FORMAT_BY_EXTENSION } from './formats.js';
+import { hasRequestConnection, httpConnectionOf, playAttached, requestUrlOf, setRequestConnection } from './http-connections.js';
+import type { ConnInfo, PlayAccess } from './play-access.js';
 import { sessionId } from './play.js';
 
 /** A viewer asking to watch: what USER_NEW carries. */
@@ -17,6 +29,8 @@ export interface ViewerAdmission {
   connector: string;
   requestUrl: string;
   sessionId: string;
+  /** The token is a JWT valid for the stream: USER_NEW is skipped. */
+  tokenValid?: boolean;
 }
 
 /** The stream and connector (MistServer's names) of a media URL; undefined for other paths. */
@@ -28,19 +42,94 @@ export function mediaRequestOf(path: string): { rawName: string; connector: stri
   return kind ? { rawName: prog![1]!, connector: kind.format.name } : undefined;
 }
 
-export function accessRoute(admit: (v: ViewerAdmission) => Promise<boolean>): MediaRoute {
+/** `path` (a media URL, see mediaRequestOf) asking for `stream` instead. */
+export function pathWithStream(path: string, stream: string): string {
+  const seg = /^\/(hls|cmaf)\/[^/]+\/(.*)$/s.exec(path);
+  if (seg) return `/${seg[1]}/${stream}/${seg[2]}`;
+  const dot = path.lastIndexOf('.');
+  return `/${stream}${path.slice(dot)}`;
+}
+
+function refuse(res: MediaResponder, session: string, message: string, closeConnection = false): true {
+  res.send(403, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(closeConnection ? { Connection: 'close' } : {}) }, `${message}\n`);
+  return true;
+}
+
+/**
+ * PLAY_REWRITE, CONN_OPEN and fallbacks for one request: the stream to go on with, or undefined
+ * when the request was answered (refused).
+ */
+async function connect(req: MediaRequest, res: MediaResponder, access: PlayAccess, info: ConnInfo, token: string, log: Logger): Promise<string | undefined> {
+  const http = httpConnectionOf(req);
+  let asked: string | undefined;
+  const known = http?.rewrites.get(info.stream);
+  if (known !== undefined) asked = known ?? undefined;
+  else {
+    asked = await access.rewrite(info);
+    http?.rememberRewrite(info.stream, asked);
+  }
+  if (asked === undefined) {
+    log.info(`viewer of ${info.stream} from ${info.host} refused by PLAY_REWRITE`);
+    refuse(res, sessionId(info.stream, info.host, token), `Playback of ${info.stream} refused`);
+    return undefined;
+  }
+  const opened: ConnInfo = { ...info, stream: asked };
+  if (http) {
+    const refused = await http.serial(async () => {
+      if (http.current(asked, info.connector) || http.isClosed) return false;
+      const conn = await access.open(opened);
+      if (!conn) return true;
+      http.use(asked, info.connector, conn);
+      return false;
+    });
+    if (refused) {
+      log.info(`connection of ${info.host} to ${asked} refused by CONN_OPEN`);
+      refuse(res, sessionId(asked, info.host, token), `Connection refused`, true);
+      return undefined;
+    }
+    const conn = http.current(asked, info.connector);
+    if (conn) setRequestConnection(req, conn, token, http.bytes);
+  }
+  return access.fallback(opened);
+}
+
+export function accessRoute(access: PlayAccess, keyring?: JwtKeyring): MediaRoute {
   return async (req, res, log) => {
     const media = mediaRequestOf(req.path);
     if (!media) return false;
-    const stream = sanitizeStreamName(media.rawName);
-    if (!stream) return false;
-    const token = req.query.get('tkn') ?? '';
+    const requestUrl = requestUrlOf(req);
+    const jwtName = keyring ? playNameGrant(media.rawName, keyring, req.peer) : undefined;
+    if (jwtName && !jwtName.ok) {
+      log.info(`viewer from ${req.peer} with a JWT as stream name refused: ${jwtName.reason}`);
+      return refuse(res, '', 'Access denied: invalid token');
+    }
+    if (jwtName) req.path = pathWithStream(req.path, jwtName.stream);
+    const asked = jwtName ? jwtName.stream : sanitizeStreamName(media.rawName);
+    if (!asked) return false;
+    const token = jwtName ? media.rawName : keyring ? viewerToken(req.query, req.headers) : (req.query.get('tkn') ?? '');
+    let stream = asked;
+    if (access.concerns(asked)) {
+      const next = await connect(req, res, access, { stream: asked, host: req.peer, connector: media.connector, requestUrl }, token, log);
+      if (next === undefined) return true;
+      if (next !== asked) {
+        if (next.includes('/')) return refuse(res, sessionId(asked, req.peer, token), `Playback of ${asked} refused: no playable stream`);
+        log.debug(`${media.connector} request for ${asked} from ${req.peer} plays ${next}`);
+        req.path = pathWithStream(req.path, next);
+        stream = next;
+      }
+    }
     const session = sessionId(stream, req.peer, token);
-    const query = req.query.toString();
-    const allowed = await admit({ stream, host: req.peer, token, connector: media.connector, requestUrl: `${req.path}${query ? `?${query}` : ''}`, sessionId: session });
-    if (allowed) return false;
-    log.info(`viewer of ${stream} from ${req.peer} refused by USER_NEW`);
-    res.send(403, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session }, `Access to ${stream} denied\n`);
-    return true;
+    const tokenValid = jwtName !== undefined || (keyring !== undefined && viewerTokenValid(token, stream, keyring, req.peer));
+    const allowed = await access.admit({ stream, host: req.peer, token, connector: media.connector, requestUrl, sessionId: session, ...(tokenValid ? { tokenValid } : {}) });
+    if (!allowed) {
+      log.info(`viewer of ${stream} from ${req.peer} refused (USER_NEW or a stopped session)`);
+      return refuse(res, session, `Access to ${stream} denied`);
+    }
+    // a file stream is attached once it opens (live outputs report when their stream is online)
+    if (hasRequestConnection(req) && (await access.isFile(stream)) && !(await playAttached(req, stream))) {
+      log.info(`viewer of ${stream} from ${req.peer} refused by CONN_PLAY`);
+      return refuse(res, session, `Not allowed to play ${stream}`, true);
+    }
+    return false;
   };
 }

@@ -56,11 +56,19 @@ export class Fmp4Writer implements FormatWriter {
 export class MatroskaFeedWriter implements FormatWriter {
   private writer: MatroskaWriter | undefined;
 
-  constructor(private readonly webm: boolean) {}
+  /** `recordDuration`: a file whose header gets its length at the end (durationPatch). */
+  constructor(
+    private readonly webm: boolean,
+    private readonly recordDuration = false,
+  ) {}
 
   setTracks(tracks: readonly Track[]): void {
     const carried = tracks.filter(this.webm ? isWebmCodec : isMatroskaCodec);
-    this.writer = carried.length > 0 ? new MatroskaWriter(carried, { webm: this.webm }) : undefined;
+    this.writer = carried.length > 0 ? new MatroskaWriter(carried, { webm: this.webm, recordDuration: this.recordDuration }) : undefined;
+  }
+
+  durationPatch(): { position: number; bytes: Buffer } | undefined {
+    return this.writer?.durationPatch();
   }
 
   header(): Buffer {

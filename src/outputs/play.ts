@@ -8,6 +8,7 @@ import type { MediaRequest, MediaResponder } from '../protocols/http/media-serve
 import { isHazeError } from '../util/errors.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { getFeed, type FormatWriter } from './feed.js';
+import { playAttached } from './http-connections.js';
 import { selectTracks, selectionKey, type FormatCapability, type SelectorQuery } from './track-select.js';
 import { Viewer, type ByteSink } from './viewer.js';
 
@@ -53,7 +54,7 @@ export interface ResolvedStream {
 /**
  * The stream an HTTP output request is about, online. Answers the request itself when it is
  * not (404 for names that are not configured, 503 with Retry-After for offline streams, both
- * with the session id) and returns undefined then.
+ * with the session id; 403 when CONN_PLAY refuses the attached viewer) and returns undefined then.
  */
 export async function resolveStream(
   rawName: string,
@@ -70,12 +71,20 @@ export async function resolveStream(
     return undefined;
   };
   if (!name) return refuse(404, `Stream not found: invalid name ${JSON.stringify(rawName)}`);
-  const ended = endedHub?.(name);
-  if (ended) return { name, hub: ended, session };
-  try {
-    return { name, hub: await forViewer(name), session };
-  } catch (err) {
-    if (!isHazeError(err)) throw err;
-    return refuse(err.code === 'HAZE_ERR_NOT_FOUND' ? 404 : 503, err.message);
+  let hub = endedHub?.(name);
+  if (!hub) {
+    try {
+      hub = await forViewer(name);
+    } catch (err) {
+      if (!isHazeError(err)) throw err;
+      return refuse(err.code === 'HAZE_ERR_NOT_FOUND' ? 404 : 503, err.message);
+    }
   }
+  // attached: CONN_PLAY of the request's connection (true at once when nothing is configured)
+  const attached = playAttached(req, name);
+  if (attached !== true && !(await attached)) {
+    res.send(403, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, Connection: 'close' }, `Not allowed to play ${name}\n`);
+    return undefined;
+  }
+  return { name, hub, session };
 }

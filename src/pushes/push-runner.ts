@@ -1,6 +1,6 @@
 // One outgoing push or recording of a live StreamHub (reference/mistserver.md §5.5): parses the
-// target (trailing-? rule), applies the variables, and runs a file Recording or an RTMP(S)
-// re-push; dtsc:// is not done yet. It keeps what push_list shows (status with the last 10 log
+// target (trailing-? rule), applies the variables, and runs a file Recording, an RTMP(S)
+// re-push or a DTSC push (dtsc://, dtscs://). It keeps what push_list shows (status with the last 10 log
 // lines) and ends with what PUSH_END / RECORDING_END / OUTPUT_END report. The lead wires it
 // to the API (push_start/push_list/push_stop) and the workers.
 
@@ -8,7 +8,9 @@ import { TypedEmitter } from '../util/events.js';
 import { errorText } from '../util/errors.js';
 import { parsePushTarget, type PushKind, type PushTarget } from './push-target.js';
 import { Recording, outputEndPayload, type EndReason, type OutputEnd, type RecordingOptions } from './recording.js';
-import { RtmpPush, type ReconnectPolicy } from './rtmp-push.js';
+import { DtscPush } from './dtsc-push.js';
+import { RtmpPush } from './rtmp-push.js';
+import type { ReconnectPolicy } from './reconnecting-push.js';
 import { applyVariablesWith, streamVariables } from './variables.js';
 
 /** Log lines kept for push_list / PUSH_END (MistServer keeps the last 10). */
@@ -18,10 +20,12 @@ export const PUSH_LOG_LINES = 10;
 export interface PushRunnerOptions extends Omit<RecordingOptions, 'target' | 'log'> {
   /** The target as requested (after PUSH_OUT_START's rewrite, if any). */
   target: string;
-  /** RTMP: reconnect policy, per-step timeout and TLS options. */
+  /** RTMP and DTSC: reconnect policy, per-step timeout and TLS options (rtmps://, dtscs://). */
   reconnect?: ReconnectPolicy;
   rtmpTimeoutMs?: number;
   tls?: import('node:tls').ConnectionOptions;
+  /** DTSC: a ping after this long without sending (default 5 s). maxQueueBytes bounds its socket queue. */
+  keepaliveMs?: number;
 }
 
 export type PushState = 'starting' | 'waiting' | 'recording' | 'connecting' | 'active' | 'reconnecting' | 'finishing' | 'ended';
@@ -59,7 +63,8 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
   private parsed: PushTarget | undefined;
   private actualTarget: string;
   private recording: Recording | undefined;
-  private rtmp: RtmpPush | undefined;
+  /** The network push (RTMP or DTSC), whichever runs. */
+  private remote: RtmpPush | DtscPush | undefined;
   private readonly startedAt = Date.now();
   private ended: OutputEnd | undefined;
   private started = false;
@@ -92,10 +97,6 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
       return this;
     }
     const t = this.parsed;
-    if (t.kind === 'dtsc') {
-      this.finishWith('UNSUPPORTED', `dtsc:// pushes are not available yet: ${t.original}`);
-      return this;
-    }
     if (t.kind === 'file') {
       const rec = new Recording({
         hub: this.opts.hub,
@@ -118,16 +119,24 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
       streamVariables({ stream: this.stream, now: this.opts.now?.() ?? new Date(), ...(this.opts.utc !== undefined ? { utc: this.opts.utc } : {}), ...(this.opts.variables ? { custom: this.opts.variables } : {}) }),
     );
     this.actualTarget = url;
-    const push = new RtmpPush({
+    const pushOpts = {
       hub: this.opts.hub,
       target: t,
       url,
       ...(this.opts.reconnect ? { reconnect: this.opts.reconnect } : {}),
       ...(this.opts.rtmpTimeoutMs !== undefined ? { timeoutMs: this.opts.rtmpTimeoutMs } : {}),
       ...(this.opts.tls ? { tls: this.opts.tls } : {}),
-      log: (line) => this.addLog(line),
-    });
-    this.rtmp = push;
+      log: (line: string) => this.addLog(line),
+    };
+    const push =
+      t.kind === 'dtsc'
+        ? new DtscPush({
+            ...pushOpts,
+            ...(this.opts.maxQueueBytes !== undefined ? { maxQueueBytes: this.opts.maxQueueBytes } : {}),
+            ...(this.opts.keepaliveMs !== undefined ? { keepaliveMs: this.opts.keepaliveMs } : {}),
+          })
+        : new RtmpPush(pushOpts);
+    this.remote = push;
     void push.done.then((e) => this.finishWith(e.reason, e.message));
     push.start();
     return this;
@@ -143,14 +152,14 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
       logs: [...this.logs],
     };
     if (this.ended) {
-      return { ...base, actualTarget: this.ended.actualTarget, state: 'ended', bytes: this.ended.bytes, mediaMs: this.ended.mediaMs, firstMs: this.ended.firstMs, lastMs: this.ended.lastMs, droppedPackets: this.ended.droppedPackets, queuedBytes: 0, reconnects: this.rtmp?.status().reconnects ?? 0, lastError: this.ended.reason === 'CLEAN_END' || this.ended.reason === 'STOPPED' ? undefined : this.ended.message, files: this.ended.files };
+      return { ...base, actualTarget: this.ended.actualTarget, state: 'ended', bytes: this.ended.bytes, mediaMs: this.ended.mediaMs, firstMs: this.ended.firstMs, lastMs: this.ended.lastMs, droppedPackets: this.ended.droppedPackets, queuedBytes: 0, reconnects: this.remote?.status().reconnects ?? 0, lastError: this.ended.reason === 'CLEAN_END' || this.ended.reason === 'STOPPED' ? undefined : this.ended.message, files: this.ended.files };
     }
     if (this.recording) {
       const s = this.recording.status();
       return { ...base, actualTarget: s.currentFile ?? this.actualTarget, state: s.state === 'ended' ? 'finishing' : s.state, bytes: s.bytes, mediaMs: s.firstMs >= 0 ? s.lastMs - s.firstMs : 0, firstMs: s.firstMs, lastMs: s.lastMs, droppedPackets: s.droppedPackets, queuedBytes: s.queuedBytes, reconnects: 0, lastError: undefined, files: s.files };
     }
-    if (this.rtmp) {
-      const s = this.rtmp.status();
+    if (this.remote) {
+      const s = this.remote.status();
       return { ...base, actualTarget: this.actualTarget, state: s.state === 'ended' ? 'finishing' : s.state, bytes: s.bytes, mediaMs: s.firstMs >= 0 ? s.lastMs - s.firstMs : 0, firstMs: s.firstMs, lastMs: s.lastMs, droppedPackets: s.droppedPackets, queuedBytes: 0, reconnects: s.reconnects, lastError: s.lastError, files: [] };
     }
     return { ...base, actualTarget: this.actualTarget, state: 'starting', bytes: 0, mediaMs: 0, firstMs: -1, lastMs: -1, droppedPackets: 0, queuedBytes: 0, reconnects: 0, lastError: undefined, files: [] };
@@ -160,7 +169,7 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
   async stop(message = 'stopped on request'): Promise<OutputEnd> {
     if (!this.started) this.finishWith('STOPPED', message);
     else if (this.recording) void this.recording.stop(message);
-    else if (this.rtmp) void this.rtmp.stop(message);
+    else if (this.remote) void this.remote.stop(message);
     return this.done;
   }
 
@@ -170,7 +179,7 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
   }
 
   private finishWith(reason: EndReason, message: string): void {
-    const s = this.rtmp?.status();
+    const s = this.remote?.status();
     const now = Date.now();
     this.finish({
       stream: this.stream,

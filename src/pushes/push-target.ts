@@ -233,7 +233,8 @@ export function parsePushTarget(target: string): PushTarget {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^file:\/\//i.test(url)) throw new HazeError('HAZE_ERR_UNSUPPORTED', `no output pushes to ${url.slice(0, url.indexOf(':'))}:// targets: ${original}`);
   }
   const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
-  if (!path.startsWith('/')) {
+  // a path may start with a variable ($recdir/...): the recording checks the path it resolves to
+  if (!path.startsWith('/') && !path.startsWith('$')) {
     throw new HazeError('HAZE_ERR_INVALID_ARG', `a recording target must be an absolute path (/folder/name.ext) or a push URL: ${original}`);
   }
   const ext = forced ?? extensionOf(path);

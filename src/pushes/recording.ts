@@ -13,6 +13,7 @@ import type { StreamHub } from '../hub/stream-hub.js';
 import type { Packet, Track } from '../media/types.js';
 import type { FormatWriter, TrackSelection } from '../outputs/feed.js';
 import { FORMAT_BY_EXTENSION } from '../outputs/formats.js';
+import { MatroskaFeedWriter } from '../outputs/container-writers.js';
 import type { FormatCapability, SelectorQuery } from '../outputs/track-select.js';
 import { DtscFileWriter } from '../containers/dtsc/file.js';
 import { errorText } from '../util/errors.js';
@@ -21,6 +22,7 @@ import type { PushTarget, RecordingExtension } from './push-target.js';
 import { nodeRecordFs, type RecordFile, type RecordFs } from './record-fs.js';
 import { applyVariablesWith, streamVariables } from './variables.js';
 import { lastFlvTimestampMs, lastTsPtsMs } from './append-tail.js';
+import { payloadText, type TriggerPayload } from '../triggers/trigger-map.js';
 
 /** Why an output with a target ended (RECORDING_END / OUTPUT_END machine reason). */
 export type EndReason =
@@ -66,9 +68,27 @@ export interface OutputEnd {
   droppedPackets: number;
 }
 
+/** RECORDING_END / OUTPUT_END fields of an ended output, in the trigger map's names (reference §4.2). */
+export function outputEndFields(e: OutputEnd): TriggerPayload<'OUTPUT_END'> {
+  return {
+    stream: e.stream,
+    target: e.actualTarget,
+    connector: e.connector,
+    bytes: String(e.bytes),
+    secondsActive: String(e.secondsActive),
+    startUnix: String(e.unixStart),
+    stopUnix: String(e.unixStop),
+    mediaMs: String(e.mediaMs),
+    firstPacketMs: String(e.firstMs),
+    lastPacketMs: String(e.lastMs),
+    machineReason: e.reason,
+    humanReason: e.message,
+  };
+}
+
 /** The payload of RECORDING_END / OUTPUT_END: the fields joined with newlines, in MistServer's order. */
 export function outputEndPayload(e: OutputEnd): string {
-  return [e.stream, e.actualTarget, e.connector, e.bytes, e.secondsActive, e.unixStart, e.unixStop, e.mediaMs, e.firstMs, e.lastMs, e.reason, e.message].join('\n');
+  return payloadText('OUTPUT_END', outputEndFields(e));
 }
 
 /** The machine reason for a failed file operation. */
@@ -218,8 +238,10 @@ export class Recording {
     const p = t.params;
     if (t.kind !== 'file' || !t.extension) return this.finish('UNSUPPORTED', `not a file target: ${t.original}`);
     if (this.ext !== 'dtsc' && !FORMAT_BY_EXTENSION[this.ext]) return this.finish('UNSUPPORTED', `cannot record .${this.ext}`);
+    const firstFile = this.vars(0, 0, t.url);
+    if (!path.isAbsolute(firstFile)) return this.finish('UNSUPPORTED', `the target ${t.original} names ${firstFile}, not an absolute path (is a variable unset?)`);
     if (p.m3u8 !== undefined) {
-      const dir = path.dirname(this.vars(0, 0, t.url));
+      const dir = path.dirname(firstFile);
       this.playlistFile = path.resolve(dir, this.vars(0, 0, p.m3u8));
     }
     try {
@@ -440,6 +462,12 @@ export class Recording {
     if (this.ext === 'dtsc') {
       const w = new DtscFileWriter({ tracks: this.tracks, unixzeroMs: this.hub.unixZeroMs - this.shiftMs });
       return { header: () => w.header(), packet: (p) => w.packet(p), finish: () => { const f = w.finish(); return { tail: f.trailer, patch: f.patch }; } };
+    }
+    if (this.ext === 'mkv' || this.ext === 'webm') {
+      // a recorded Matroska file states its duration (patched into the header at the end)
+      const w = new MatroskaFeedWriter(this.ext === 'webm', true);
+      w.setTracks(this.tracks);
+      return { header: () => w.header(), packet: (p) => w.packet(p), finish: () => ({ patch: w.durationPatch() }) };
     }
     const w: FormatWriter = FORMAT_BY_EXTENSION[this.ext]!.format.makeWriter();
     w.setTracks(this.tracks);

@@ -39,6 +39,11 @@ export function workerSocketPath(p: RunPaths, index: number): string {
   return path.join(p.sockets, `worker-${index}.sock`);
 }
 
+/** The values of the custom variables with a target, written by the controller for the workers. */
+export function variablesFile(p: RunPaths): string {
+  return path.join(p.run, 'variables.json');
+}
+
 export function pidFile(p: RunPaths, role: string): string {
   return path.join(p.run, `${role}.pid`);
 }

@@ -65,6 +65,8 @@ export class VodStreams {
     /** The configured source of a stream (or its wildcard base), undefined if not configured. */
     private readonly sourceOf: (name: string) => string | undefined,
     readonly library: VodLibrary,
+    /** The source to open instead of the configured one (STREAM_SOURCE), if any. */
+    private readonly resolveSource?: (name: string, configured: string) => Promise<string>,
   ) {}
 
   /** True when `name` is configured with a file or folder source. */
@@ -76,6 +78,8 @@ export class VodStreams {
   async open(name: string): Promise<VodFile> {
     const source = this.sourceOf(name);
     if (!source) throw new HazeError('HAZE_ERR_NOT_FOUND', `Stream not found: ${name}`, { status: 404 });
-    return this.library.open(await vodFileFor(name, source));
+    const resolved = this.resolveSource ? await this.resolveSource(name, source) : source;
+    // a replacement must itself be a file or folder source: a VoD stream stays a VoD stream
+    return this.library.open(await vodFileFor(name, vodSourceKind(resolved) ? resolved : source));
   }
 }

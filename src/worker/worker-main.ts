@@ -8,7 +8,7 @@ import path from 'node:path';
 import net from 'node:net';
 import type { AngelMessage } from '../controller/angel.js';
 import { createMediaServer } from '../protocols/http/media-server.js';
-import { playDtscInto, serveDtscSocket } from '../protocols/dtsc/relay.js';
+import { playDtscInto, pushDtscFrom, serveDtscSocket } from '../protocols/dtsc/relay.js';
 import { serveDtscConnection } from '../protocols/dtsc/listener.js';
 import { checkPush } from '../inputs/push-policy.js';
 import { handleRtmpSocket } from '../protocols/rtmp/connection.js';
@@ -20,19 +20,30 @@ import { playerRoute } from '../outputs/player-route.js';
 import { vodRoute } from '../outputs/vod/vod-route.js';
 import { accessRoute } from '../outputs/access-route.js';
 import { ViewerGate, workerTriggers } from './worker-triggers.js';
+import { fireUserEnd, ViewerAccess } from './viewer-access.js';
+import { ViewerSessions } from './viewer-sessions.js';
+import { startPlay } from '../outputs/play-access.js';
+import { registerSessionControl, SessionDirectory } from './session-control.js';
+import { JwtKeyring } from '../access/keyring.js';
+import { PushAccess } from '../access/push-access.js';
 import { VodLibrary } from '../vod/vod-library.js';
 import { VodStreams } from '../vod/vod-streams.js';
 import { cleanBaseUrl } from '../outputs/stream-info.js';
-import { errorText } from '../util/errors.js';
+import { HazeError, errorText } from '../util/errors.js';
 import { log, setProcessName } from '../util/log.js';
-import { ensureRunDirs, pidFile, runPaths, workerSocketPath } from '../util/run-dir.js';
+import { ensureRunDirs, pidFile, runPaths, variablesFile, workerSocketPath } from '../util/run-dir.js';
 import { ConfigView } from './config-view.js';
 import { HubManager, type InputStarter } from './hub-manager.js';
 import { playPlaylist } from '../inputs/playlist.js';
 import { rtmpHandler } from './rtmp-handler.js';
+import { StreamTriggers } from './stream-triggers.js';
 import { StreamRegistry } from './stream-registry.js';
 import { WorkerStats } from './worker-stats.js';
 import { WorkerControl } from './worker-control.js';
+import { WorkerPushes } from './worker-pushes.js';
+import { streamSourceResolver } from './stream-source.js';
+import { incomingPushTriggers } from './push-triggers.js';
+import { variableValues } from './variable-values.js';
 
 export interface WorkerStreamStatus {
   name: string;
@@ -72,15 +83,30 @@ export async function runWorker(index: number): Promise<void> {
   const socketPath = workerSocketPath(paths, index);
   const registry = new StreamRegistry(paths.streams, { pid: process.pid, worker: index, socket: socketPath });
   registry.watch();
-  const stats = new WorkerStats();
   const triggers = workerTriggers(config, wlog);
-  const gate = new ViewerGate(triggers, path.join(paths.run, 'sessions'));
+  const sessions = new SessionDirectory();
+  const gate = new ViewerGate(triggers, path.join(paths.run, 'sessions'), sessions);
+  const stats = new WorkerStats((stream, connector, peer) => sessions.lastSession(stream, connector, peer));
+  // stream keys and JWTs (reference §5.1, §5.4): read from the effective config on every use
+  const keyring = new JwtKeyring(() => config.get()['jwks'], wlog);
+  const pushAccess = new PushAccess({ streamKeys: () => config.get()['streamkeys'], keyring, isConfigured: (name) => config.stream(name) !== undefined });
   const library = new VodLibrary(wlog);
   const startInput: InputStarter = {
     accepts: (source) => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source),
-    start: (_name, source, hub) => playPlaylist(path.resolve(source), hub, library, wlog),
+    start: (_name, source, hub, ctl) => playPlaylist(path.resolve(source), hub, library, wlog, (machine, human) => ctl.aborted(machine, human)),
   };
-  const hubs = new HubManager(config, registry, (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog), wlog, (name) => stats.streamEnded(name), startInput);
+  const hubs = new HubManager(
+    config,
+    registry,
+    (claim, hub, onEnd) => playDtscInto(claim.socket, claim.stream, hub, onEnd, wlog),
+    wlog,
+    (name) => stats.streamEnded(name),
+    startInput,
+    // publishers of a multi_input stream hosted by another worker are forwarded to it
+    (claim, input, onEnd) => pushDtscFrom(claim.socket, claim.stream, input, onEnd),
+  );
+  // STREAM_LOAD/READY/BUFFER/UNLOAD/END, LIVE_TRACK_LIST, LIVE_BANDWIDTH, INPUT_ABORT
+  const streamTriggers = new StreamTriggers({ worker: index, hubs, config, triggers, stats, runDir: paths.run, log: wlog });
 
   const status = (): WorkerStatus => {
     const streams: WorkerStreamStatus[] = [];
@@ -108,11 +134,27 @@ export async function runWorker(index: number): Promise<void> {
     // none left over
   }
   const control = new WorkerControl();
-  const controlServer = net.createServer((sock) => serveDtscSocket(sock, { resolve: (name) => hubs.localSource(name), status, control: (r) => control.handle(r), log: wlog }));
+  registerSessionControl(control, { gate, stats, directory: sessions, log: wlog });
+  const controlServer = net.createServer((sock) => serveDtscSocket(sock, { resolve: (name) => hubs.localSource(name), status, control: (r) => control.handle(r), push: (name) => hubs.acceptForwarded(name), log: wlog }));
   controlServer.on('error', (err) => wlog.error(`control socket: ${err.message}`));
   controlServer.listen(socketPath);
 
-  const vod = new VodStreams((name) => config.stream(name)?.source, library);
+  const pushes = new WorkerPushes({ worker: index, hubs, config, triggers, variables: variableValues(config, variablesFile(paths)), onOutput: (stream) => stats.outputStarted(stream), log: wlog.child({ proc: 'push' }) });
+  pushes.register(control);
+
+  const vod = new VodStreams((name) => config.stream(name)?.source, library, streamSourceResolver(triggers));
+  // viewer access: PLAY_REWRITE, CONN_*, fallbacks, viewer sessions (USER_END)
+  const viewerSessions = new ViewerSessions({ dir: path.join(paths.run, 'viewer-sessions'), worker: index, log: wlog, onEnd: (s) => fireUserEnd(triggers, s) });
+  void viewerSessions.removeLeftovers();
+  const viewers = new ViewerAccess({
+    triggers,
+    config,
+    streams: { isConfigured: (n) => hubs.isConfigured(n), hasSource: (n) => hubs.hasSource(n), liveHub: (n) => hubs.hubs.get(n)?.hub, endedHub: (n) => hubs.endedHub(n), isVod: (n) => vod.isVod(n), openVod: (n) => vod.open(n) },
+    admit: (v) => gate.admit(v),
+    sessions: viewerSessions,
+    variables: variableValues(config, variablesFile(paths)),
+    log: wlog,
+  });
   const ports: { http: number; rtmp?: number } = { http: 8080 };
   const infoRoute = streamInfoRoute({
     isConfigured: (name) => hubs.isConfigured(name),
@@ -127,20 +169,35 @@ export async function runWorker(index: number): Promise<void> {
   });
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
   const segmented = { forViewer, endedHub: (name: string) => hubs.endedHub(name) };
-  const http = createMediaServer([accessRoute((v) => gate.admit(v)), infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const http = createMediaServer([accessRoute(viewers, keyring), infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
-    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod, { triggers, gate }), wlog);
+    handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod, { triggers, gate, push: pushAccess, play: viewers, keyring }), wlog);
   });
   // dtsc:// (port 4200): pulls of any stream, pushes with the push rules (reference §2.6)
   const dtsc = net.createServer((socket) => {
     socket.on('error', () => {});
     serveDtscConnection(socket, {
       forViewer: (name) => hubs.forViewer(name),
-      startPush: async (name, password, peer) => {
-        await checkPush(name, config.stream(name)?.source, peer, password);
-        return hubs.startPublish(name);
+      openPull: async (name, peer, requestUrl, bytes) => {
+        const p = await startPlay(viewers, { stream: name, host: peer, connector: 'DTSC', requestUrl }, '', (stream) => hubs.forViewer(stream), () => {}, bytes);
+        return { hub: p.attached, end: () => p.conn.close() };
       },
+      startPush: async (name, password, peer, raw) => {
+        // a stream key or an input JWT names the stream and skips the other checks
+        const grant = pushAccess.grant(raw, peer);
+        const stream = grant?.stream ?? (await incomingPushTriggers(triggers, { url: `dtsc://${(socket.localAddress ?? '').replace(/^::ffff:/, '')}:${socket.localPort ?? ''}/${name}`, host: peer, stream: name, connector: 'DTSC' }));
+        if (!grant) await checkPush(stream, config.stream(stream)?.source, peer, password);
+        if (!(await hubs.allowLoad(stream))) throw new HazeError('HAZE_ERR_REFUSED', `push of ${stream} refused by STREAM_LOAD`);
+        const pub = hubs.startPublish(stream);
+        const offShutdown = hubs.onShutdown(stream, () => socket.destroy());
+        const end = (reason: string, clean: boolean): void => {
+          offShutdown();
+          pub.end(reason, clean);
+        };
+        return { hub: pub.hub, end, stream };
+      },
+      pushLabel: (raw) => pushAccess.forLog(raw),
       log: wlog.child({ proto: 'DTSC' }),
     });
   });
@@ -170,10 +227,15 @@ export async function runWorker(index: number): Promise<void> {
     if (stopping) return;
     stopping = true;
     wlog.info(`${sig}: stopping`);
+    // recordings finish their files (an MP4 writes its index last) before the process goes
+    const pushesClosed = pushes.close();
+    streamTriggers.close();
     registry.close();
     hubs.closeAll('server stopping');
     vod.library.close();
     gate.close();
+    viewerSessions.close();
+    sessions.close();
     for (const s of servers) s.close();
     try {
       fs.unlinkSync(socketPath);
@@ -181,7 +243,9 @@ export async function runWorker(index: number): Promise<void> {
     } catch {
       // already gone
     }
-    setTimeout(() => process.exit(0), 200).unref();
+    const exit = setTimeout(() => process.exit(0), 3000);
+    exit.unref();
+    void pushesClosed.finally(() => setTimeout(() => process.exit(0), 200).unref());
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -14,6 +14,37 @@ interface StreamCounters {
   bytesOutClosed: number;
   bytesInClosed: number;
   views: number;
+  /** Inputs and outputs (pushes) ever started, and the summed play time of the viewers that left. */
+  inputsTotal: number;
+  outputsTotal: number;
+  viewerMsClosed: number;
+}
+
+/** A stream's counters on this worker when they go (STREAM_END sums them over the workers). */
+export interface StreamTotals {
+  downbytes: number;
+  upbytes: number;
+  viewers: number;
+  inputs: number;
+  outputs: number;
+  viewerSeconds: number;
+}
+
+/** Told when a stream's counters appear on this worker and when they go. */
+export interface StreamStatsLifecycle {
+  active(stream: string): void;
+  gone(stream: string, totals: StreamTotals): void;
+}
+
+/** A viewer connection playing now (session control ends them: stop_sessions, stop_sessid). */
+export interface LiveViewer {
+  stream: string;
+  /** MistServer's connector name (FLV, HTTPTS, RTMP ...). */
+  connector: string;
+  peer: string;
+  /** The viewer's session id, when known. */
+  session: string | undefined;
+  close(reason: string): void;
 }
 
 export interface StreamStatsSnapshot {
@@ -26,27 +57,41 @@ export interface StreamStatsSnapshot {
 
 export class WorkerStats {
   private readonly streams = new Map<string, StreamCounters>();
+  private readonly live = new Map<Viewer, LiveViewer>();
+  /** Told when counters appear and go (STREAM_END, worker/stream-triggers.ts). */
+  lifecycle: StreamStatsLifecycle | undefined;
+
+  /** `sessionOf`: the session a viewer belongs to when its output does not say (the last one admitted for stream, connector and address). */
+  constructor(private readonly sessionOf?: (stream: string, connector: string, peer: string) => string | undefined) {}
 
   private counters(stream: string): StreamCounters {
     this.ended.delete(stream);
     let c = this.streams.get(stream);
-    if (!c) this.streams.set(stream, (c = { viewers: new Set(), inputs: new Set(), bytesOutClosed: 0, bytesInClosed: 0, views: 0 }));
+    if (!c) {
+      this.streams.set(stream, (c = { viewers: new Set(), inputs: new Set(), bytesOutClosed: 0, bytesInClosed: 0, views: 0, inputsTotal: 0, outputsTotal: 0, viewerMsClosed: 0 }));
+      this.lifecycle?.active(stream);
+    }
     return c;
   }
 
-  viewerStarted(stream: string, _connector: string, _peer: string, viewer: Viewer): void {
+  viewerStarted(stream: string, connector: string, peer: string, viewer: Viewer, session?: string): void {
     const c = this.counters(stream);
     c.viewers.add(viewer);
     c.views++;
+    const startedAt = Date.now();
+    this.live.set(viewer, { stream, connector, peer, session: session ?? this.sessionOf?.(stream, connector, peer), close: (reason) => viewer.close(reason) });
     viewer.onClose(() => {
+      this.live.delete(viewer);
       c.viewers.delete(viewer);
       c.bytesOutClosed += viewer.bytesOut;
+      c.viewerMsClosed += Date.now() - startedAt;
       this.dropIfIdle(stream, c);
     });
   }
 
   inputStarted(stream: string, _connector: string, _peer: string): InputHandle {
     const c = this.counters(stream);
+    c.inputsTotal++;
     const h: InputHandle = {
       bytesIn: 0,
       end: () => {
@@ -56,6 +101,12 @@ export class WorkerStats {
     };
     c.inputs.add(h);
     return h;
+  }
+
+  /** An outgoing push or recording of the stream started (STREAM_END's total outputs). */
+  outputStarted(stream: string): void {
+    // (a push does not keep the counters of an ended stream alive)
+    (this.streams.get(stream) ?? this.counters(stream)).outputsTotal++;
   }
 
   /** Streams whose hub is gone; their counters go once their last connection has. */
@@ -73,6 +124,7 @@ export class WorkerStats {
     if (c.viewers.size === 0 && c.inputs.size === 0 && this.ended.has(stream)) {
       this.streams.delete(stream);
       this.ended.delete(stream);
+      this.lifecycle?.gone(stream, { downbytes: c.bytesOutClosed, upbytes: c.bytesInClosed, viewers: c.views, inputs: c.inputsTotal, outputs: c.outputsTotal, viewerSeconds: Math.round(c.viewerMsClosed / 1000) });
     }
   }
 
@@ -84,6 +136,11 @@ export class WorkerStats {
     let up = c.bytesInClosed;
     for (const i of c.inputs) up += i.bytesIn;
     return { viewers: c.viewers.size, inputs: c.inputs.size, views: c.views, downbytes: down, upbytes: up };
+  }
+
+  /** Every viewer connection playing now. */
+  liveViewers(): IterableIterator<LiveViewer> {
+    return this.live.values();
   }
 
   streamNames(): string[] {

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { StreamHub } from '../../src/hub/stream-hub.js';
-import { readFilePackets } from '../../src/inputs/file-packets.js';
-import type { Packet, Track } from '../../src/media/types.js';
+import { loadLiveSource, type LiveSource } from '../live-source.js';
 import { startPush } from '../../src/pushes/push-runner.js';
 import type { RecordFs } from '../../src/pushes/record-fs.js';
 import { nodeRecordFs } from '../../src/pushes/record-fs.js';
@@ -24,30 +23,11 @@ import { startHaze, type HazeInstance } from './harness.js';
 const SECONDS = 6;
 const FPS = 25;
 
-interface Source {
-  tracks: Track[];
-  packets: Packet[];
-  durationMs: number;
-}
-
-async function loadSource(file: string): Promise<Source> {
-  let tracks: Track[] = [];
-  const packets: Packet[] = [];
-  for await (const chunk of readFilePackets(file)) {
-    if (chunk.tracks) tracks = chunk.tracks;
-    packets.push(...chunk.packets);
-  }
-  // a live source delivers in decode order
-  packets.sort((a, b) => a.timeMs - b.timeMs);
-  const durationMs = packets[packets.length - 1]!.timeMs - packets[0]!.timeMs;
-  return { tracks, packets, durationMs };
-}
-
 /**
  * Feeds `hub` from the source at `speed` times real time; `loops` copies one after another
  * (times continued), or until `stop()` returns true.
  */
-async function feed(hub: StreamHub, src: Source, speed: number, loops: number, stop: () => boolean = () => false): Promise<void> {
+async function feed(hub: StreamHub, src: LiveSource, speed: number, loops: number, stop: () => boolean = () => false): Promise<void> {
   hub.attachSource();
   for (const t of src.tracks) hub.setTrack(t);
   const startWall = performance.now();
@@ -78,14 +58,14 @@ async function streams(fileOrUrl: string): Promise<string[]> {
 
 describe('push runner: recordings and re-push', { timeout: 240_000 }, () => {
   const dir = tmpDir('haze-push-');
-  let src: Source;
+  let src: LiveSource;
   before(async () => {
     const file = path.join(dir, 'source.mp4');
     await runOk('ffmpeg', [
       '-v', 'error', '-f', 'lavfi', '-i', `testsrc2=s=320x180:r=${FPS}`, '-f', 'lavfi', '-i', 'sine=f=440:sample_rate=48000',
       '-t', String(SECONDS), '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '2', '-g', String(FPS), '-c:a', 'aac', '-shortest', file,
     ]);
-    src = await loadSource(file);
+    src = await loadLiveSource(file);
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -165,7 +145,7 @@ describe('push runner: recordings and re-push', { timeout: 240_000 }, () => {
     const full = startPush({ hub, target: path.join(dir, 'full.ts') });
     const injected = startPush({ hub, target: path.join(dir, 'inj.flv'), fs: failing });
     const unsupported = startPush({ hub, target: path.join(dir, 'x.mkv?append=1') });
-    const dtscPush = startPush({ hub, target: 'dtsc://127.0.0.1:4200/x' });
+    const dtscPush = startPush({ hub, target: 'dtsc://127.0.0.1:4200/' }); // no stream name
     let stop = false;
     const feeding = feed(hub, src, 4, 1, () => stop);
     const [a, b, c, d, e] = await Promise.all([notDir.done, full.done, injected.done, unsupported.done, dtscPush.done]);
@@ -182,7 +162,7 @@ describe('push runner: recordings and re-push', { timeout: 240_000 }, () => {
     assert.equal(d.reason, 'UNSUPPORTED');
     assert.match(d.message, /append is possible for \.ts and \.flv/);
     assert.equal(e.reason, 'UNSUPPORTED');
-    assert.match(e.message, /dtsc:\/\/ pushes are not available yet/);
+    assert.match(e.message, /invalid DTSC target: .*no stream name/);
     for (const r of [notDir, full, injected]) assert.match(r.status().logs.join('\n'), /ended: /);
   });
 

@@ -100,7 +100,7 @@ describe('triggers: access control and stream keys', { timeout: 120_000 }, () =>
       assert.equal(payload[0], 'live+gate');
       assert.equal(payload[1], '127.0.0.1');
       assert.equal(payload[3], 'HLS');
-      assert.match(payload[4]!, /^\/hls\/live\+gate\/index\.m3u8\?tkn=hls/);
+      assert.match(payload[4]!, /^http:\/\/127\.0\.0\.1:\d+\/hls\/live\+gate\/index\.m3u8\?tkn=hls/);
       assert.match(payload[5]!, /^[0-9a-f]{64}$/);
       assert.equal(payload[6], 'false');
       // RTMP: a denied player gets no media

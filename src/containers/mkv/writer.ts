@@ -8,11 +8,16 @@
 
 import { HazeError } from '../../util/errors.js';
 import type { AudioTrack, Packet, Track, VideoTrack } from '../../media/types.js';
-import { ebml, ID, idWidth, serializeElements, UNKNOWN_SIZE_BYTES, uintWidth, vintWidth, writeId, writeVint, type EbmlNode } from './ebml.js';
+import { ebml, elementSize, ID, idWidth, serializeElements, UNKNOWN_SIZE_BYTES, uintWidth, vintWidth, writeId, writeVint, type EbmlNode } from './ebml.js';
 
 export interface MatroskaWriterOptions {
   /** DocType "webm" (only WebM codecs accepted) instead of "matroska". */
   webm: boolean;
+  /**
+   * A file, not a stream: the header holds a Duration to be filled in at the end
+   * (durationPatch()), so players show the recording's length.
+   */
+  recordDuration?: boolean;
 }
 
 /** Audio-only streams get a new Cluster this often, so a viewer can join at a boundary. */
@@ -127,6 +132,8 @@ interface TrackState {
  * at every video keyframe (so a live viewer can join at any Cluster), when a block's relative
  * timestamp would not fit int16, and every AUDIO_CLUSTER_MS for streams without video.
  */
+const DURATION_ELEMENT = Buffer.from([0x44, 0x89, 0x88]);
+
 export class MatroskaWriter {
   readonly tracks: readonly Track[];
   readonly webm: boolean;
@@ -134,9 +141,16 @@ export class MatroskaWriter {
   private readonly hasVideo: boolean;
   /** Timestamp of the open Cluster in ms, or -1 before the first one. */
   private clusterMs = -1;
+  private readonly recordDuration: boolean;
+  /** Byte position of the Duration value in the header (recordDuration). */
+  private durationPos = -1;
+  /** Presentation times seen, for the Duration. */
+  private firstPtsMs = Infinity;
+  private endPtsMs = -Infinity;
 
   constructor(tracks: Track[], opts: MatroskaWriterOptions) {
     this.webm = opts.webm;
+    this.recordDuration = opts.recordDuration === true;
     this.tracks = tracks;
     let n = 0;
     for (const t of tracks) {
@@ -176,6 +190,7 @@ export class MatroskaWriter {
       [
         ebml.master(ID.Info, [
           ebml.uint(ID.TimestampScale, 1_000_000),
+          ...(this.recordDuration ? [ebml.float(ID.Duration, 0)] : []),
           ebml.string(ID.MuxingApp, 'Haze'),
           ebml.string(ID.WritingApp, 'Haze'),
         ]),
@@ -186,7 +201,18 @@ export class MatroskaWriter {
       ],
       true,
     );
-    return serializeElements([ebmlHeader, segment]);
+    const out = serializeElements([ebmlHeader, segment]);
+    // the Duration element (ID 4489, size 8) is the first one after TimestampScale in Info
+    if (this.recordDuration) this.durationPos = out.indexOf(DURATION_ELEMENT, elementSize(ebmlHeader)) + DURATION_ELEMENT.length;
+    return out;
+  }
+
+  /** The header bytes to overwrite once the file is complete: the Duration in ms (recordDuration). */
+  durationPatch(): { position: number; bytes: Buffer } | undefined {
+    if (this.durationPos < 0 || this.endPtsMs < this.firstPtsMs) return undefined;
+    const bytes = Buffer.alloc(8);
+    bytes.writeDoubleBE(this.endPtsMs - this.firstPtsMs);
+    return { position: this.durationPos, bytes };
   }
 
   /**
@@ -197,6 +223,10 @@ export class MatroskaWriter {
     const st = this.states.get(p.trackId);
     if (!st) throw new HazeError('HAZE_ERR_INVALID_ARG', `packet for track ${p.trackId}, which is not in the header`);
     const ptsMs = Math.round(p.timeMs + p.offsetMs);
+    if (this.recordDuration) {
+      this.firstPtsMs = Math.min(this.firstPtsMs, ptsMs);
+      this.endPtsMs = Math.max(this.endPtsMs, ptsMs);
+    }
     let rel = ptsMs - this.clusterMs;
     const newCluster =
       this.clusterMs < 0 ||

@@ -49,13 +49,27 @@ import {
 export interface DtscPublishHandle {
   hub: StreamHub;
   end(reason: string, clean: boolean): void;
+  /** The stream pushed to, when the checks mapped the name (a stream key, a JWT). */
+  stream?: string;
 }
 
 export interface DtscListenerDeps {
   /** A pull: the stream's hub, online (waits for it); throws a HazeError when it cannot be played. */
   forViewer(name: string): Promise<StreamHub>;
-  /** A push: runs the push checks; throws a HazeError to refuse. */
-  startPush(name: string, password: string, peer: string): Promise<DtscPublishHandle>;
+  /**
+   * A pull with the viewer rules (rewrites, fallbacks, connection triggers), used instead of
+   * forViewer when given: the hub to play and what to call when the pull ends. `bytes` reads
+   * the connection's byte counters; throws a HazeError when the pull is refused.
+   */
+  openPull?(name: string, peer: string, requestUrl: string, bytes: () => { down: number; up: number }): Promise<{ hub: StreamHub; end(): void }>;
+  /**
+   * A push: runs the push checks; throws a HazeError to refuse. `name` is the sanitised stream
+   * name ('' when the pushed name is none), `raw` the name as sent (a stream key or a JWT maps
+   * to a stream, reference §5.4 step 1).
+   */
+  startPush(name: string, password: string, peer: string, raw: string): Promise<DtscPublishHandle>;
+  /** How a pushed name may appear in the log (stream keys and JWTs are secrets); the sanitised name when absent. */
+  pushLabel?(raw: string): string;
   log: Logger;
 }
 
@@ -129,6 +143,8 @@ export function serveDtscConnection(socket: net.Socket, deps: DtscListenerDeps, 
   let viewer: Viewer | undefined;
   let writer: DtscLiveWriter | undefined;
   let playHub: StreamHub | undefined;
+  /** Ends a pull's connection for the viewer rules (openPull). */
+  let pullEnd: (() => void) | undefined;
   let pub: DtscPublishHandle | undefined;
   /** Tracks a pusher announced, by trackid. */
   const pushed = new Map<number, Track>();
@@ -176,6 +192,7 @@ export function serveDtscConnection(socket: net.Socket, deps: DtscListenerDeps, 
     socket.removeListener('data', onData);
     // the puller's queued packets first, then the error
     viewer?.close(reason);
+    pullEnd?.();
     if (how.errorMsg !== undefined) write(encodeDtcm({ cmd: 'error', msg: how.errorMsg }));
     pub?.end(reason, how.clean ?? false);
     if (how.abort) socket.destroy();
@@ -220,9 +237,18 @@ export function serveDtscConnection(socket: net.Socket, deps: DtscListenerDeps, 
     state = 'starting';
     busy = true;
     log = log.child({ stream: name });
-    deps.forViewer(name).then(
-      (hub) => {
-        if (state === 'closed') return;
+    const local = `${socket.localAddress ?? ''}`.replace(/^::ffff:(?=\d+\.)/, '');
+    const requestUrl = `dtsc://${local.includes(':') ? `[${local}]` : local}:${socket.localPort ?? ''}/${raw}`;
+    const opened = deps.openPull
+      ? deps.openPull(name, peer, requestUrl, () => ({ down: socket.bytesWritten, up: socket.bytesRead }))
+      : deps.forViewer(name).then((hub) => ({ hub, end: () => {} }));
+    opened.then(
+      ({ hub, end }) => {
+        if (state === 'closed') {
+          end();
+          return;
+        }
+        pullEnd = end;
         attachViewer(hub, query);
         busy = false;
         pump();
@@ -285,14 +311,15 @@ export function serveDtscConnection(socket: net.Socket, deps: DtscListenerDeps, 
     const raw = getText(cmd, 'stream') ?? '';
     const name = sanitizeStreamName(raw);
     const password = getText(cmd, 'password') ?? '';
-    if (!name) {
-      fail(`push to invalid stream name ${JSON.stringify(raw)}`, DTSC_TEXT.pushRefused);
+    // a stream key or a JWT is not a stream name: the checks map it when they know how
+    if (!name && !(deps.pushLabel && raw)) {
+      fail(`push to invalid stream name ${JSON.stringify(raw.slice(0, 120))}`, DTSC_TEXT.pushRefused);
       return;
     }
+    const label = deps.pushLabel?.(raw) ?? name;
     state = 'starting';
     busy = true;
-    log = log.child({ stream: name });
-    deps.startPush(name, password, peer).then(
+    deps.startPush(name, password, peer, raw).then(
       (handle) => {
         if (state === 'closed') {
           handle.end('connection closed', false);
@@ -301,13 +328,14 @@ export function serveDtscConnection(socket: net.Socket, deps: DtscListenerDeps, 
         pub = handle;
         state = 'pushing';
         clearTimeout(handshakeTimer);
-        log.info(`push to ${name} accepted`);
+        log = log.child({ stream: handle.stream ?? name });
+        log.info(`push to ${handle.stream ?? name} accepted${handle.stream && handle.stream !== name ? ` (${label})` : ''}`);
         sendCmd({ cmd: 'ok', msg: DTSC_TEXT.cleared });
         startTicker();
         busy = false;
         pump();
       },
-      (err: unknown) => fail(`push to ${name} refused: ${errorText(err)}`, DTSC_TEXT.pushRefused),
+      (err: unknown) => fail(`push to ${label} refused: ${errorText(err)}`, DTSC_TEXT.pushRefused),
     );
   };
 

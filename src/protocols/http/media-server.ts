@@ -18,6 +18,8 @@ export interface MediaRequest {
   peer: string;
   /** True for HEAD: answer headers only. */
   head: boolean;
+  /** The TCP connection (viewer connections over keep-alive: outputs/http-connections.ts). */
+  socket: Socket;
 }
 
 export interface MediaResponder {
@@ -94,7 +96,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, route
     sendSimple(res, 405, `Method ${method} not allowed here\n`, { Allow: 'GET, HEAD, OPTIONS' });
     return;
   }
-  const request: MediaRequest = { method, path: decodePath(url.pathname), query: url.searchParams, headers: req.headers, peer, head: method === 'HEAD' };
+  const request: MediaRequest = { method, path: decodePath(url.pathname), query: url.searchParams, headers: req.headers, peer, head: method === 'HEAD', socket: req.socket };
   const reqLog = logger.child({ proto: 'HTTP', peer });
   const responder = makeResponder(req, res, request.head);
   try {

@@ -8,7 +8,8 @@
 //   play:    connect -> createStream -> play, SetBufferLength -> wait NetStream.Play.Start ->
 //            'media' events
 
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, isIP } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { HazeError, errorText } from '../../util/errors.js';
 import { TypedEmitter } from '../../util/events.js';
@@ -41,9 +42,11 @@ export interface RtmpUrl {
   /** Stream name (path after the app, with the query string), '' if none. */
   name: string;
   tcUrl: string;
+  /** rtmps://: RTMP over TLS (set only then). */
+  secure?: true;
 }
 
-/** Splits rtmp://host[:port]/app[/name][?query]: the first path segment is the app. */
+/** Splits rtmp[s]://host[:port]/app[/name][?query]: the first path segment is the app; rtmps defaults to port 443. */
 export function parseRtmpUrl(url: string): RtmpUrl {
   let u: URL;
   try {
@@ -51,15 +54,16 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   } catch {
     throw new HazeError('HAZE_ERR_INVALID_ARG', `not a URL: ${url}`);
   }
-  if (u.protocol !== 'rtmp:') throw new HazeError('HAZE_ERR_INVALID_ARG', `not an rtmp:// URL: ${url}`);
+  if (u.protocol !== 'rtmp:' && u.protocol !== 'rtmps:') throw new HazeError('HAZE_ERR_INVALID_ARG', `not an rtmp:// URL: ${url}`);
+  const secure = u.protocol === 'rtmps:';
   const host = u.hostname.replace(/^\[|\]$/g, '');
-  const port = u.port ? Number(u.port) : 1935;
+  const port = u.port ? Number(u.port) : secure ? 443 : 1935;
   const path = u.pathname.replace(/^\/+/, '');
   const slash = path.indexOf('/');
   const app = slash < 0 ? path : path.slice(0, slash);
   const name = (slash < 0 ? '' : path.slice(slash + 1)) + u.search;
   const hostPart = u.host || host;
-  return { host, port, app: decodeURIComponent(app), name: decodeURIComponent(name), tcUrl: `rtmp://${hostPart}/${app}` };
+  return { host, port, app: decodeURIComponent(app), name: decodeURIComponent(name), tcUrl: `${u.protocol}//${hostPart}/${app}`, ...(secure ? { secure: true as const } : {}) };
 }
 
 export interface RtmpClientMedia {
@@ -93,6 +97,8 @@ export interface RtmpClientOptions {
   flashVer?: string;
   /** Enhanced RTMP: FourCCs announced in connect's `fourCcList` (e.g. ['hvc1', 'av01', 'vp09']). */
   fourCcList?: string[];
+  /** rtmps:// URLs: TLS options (`ca`, `rejectUnauthorized`, ...); the URL's host name is the SNI. */
+  tls?: TlsOptions;
   log?: Logger;
 }
 
@@ -266,12 +272,13 @@ export class RtmpClient extends TypedEmitter<RtmpClientEvents> {
 
   private openTcp(u: RtmpUrl): Promise<Duplex> {
     return new Promise((resolve, reject) => {
-      const s = netConnect({ host: u.host, port: u.port });
+      // SNI carries host names only (RFC 6066 §3)
+      const s = u.secure ? tlsConnect({ host: u.host, port: u.port, ...(isIP(u.host) ? {} : { servername: u.host }), ...this.opts.tls }) : netConnect({ host: u.host, port: u.port });
       const timer = setTimeout(() => {
         s.destroy();
-        reject(new HazeError('HAZE_ERR_TIMEOUT', `TCP connect to ${u.host}:${u.port} timed out`));
+        reject(new HazeError('HAZE_ERR_TIMEOUT', `${u.secure ? 'TLS' : 'TCP'} connect to ${u.host}:${u.port} timed out`));
       }, this.timeoutMs);
-      s.once('connect', () => {
+      s.once(u.secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         s.setNoDelay(true);
         s.off('error', onError);
