@@ -107,6 +107,7 @@ export function accessRoute(access: PlayAccess, keyring?: JwtKeyring): MediaRout
     const asked = jwtName ? jwtName.stream : sanitizeStreamName(media.rawName);
     if (!asked) return false;
     const token = jwtName ? media.rawName : keyring ? viewerToken(req.query, req.headers) : (req.query.get('tkn') ?? '');
+    req.token = token;
     let stream = asked;
     if (access.concerns(asked)) {
       const next = await connect(req, res, access, { stream: asked, host: req.peer, connector: media.connector, requestUrl }, token, log);

@@ -26,7 +26,7 @@ import type { AudioTrack, FragmentMark, Packet, Track, VideoTrack } from '../med
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import { isHazeError } from '../util/errors.js';
 import type { TrackSelection } from './feed.js';
-import { resolveStream } from './play.js';
+import { resolveStream, tokenQuery } from './play.js';
 import { selectTracks, type FormatCapability } from './track-select.js';
 import { HubScoped } from './hub-scoped.js';
 import { PlaylistCache, discontinuitySequence, prependSegments, trimSegments, type WindowSegment } from './segment-window.js';
@@ -501,8 +501,7 @@ export function cmafRoute(deps: CmafDeps): MediaRoute {
       res.send(status, { 'Content-Type': TEXT, 'X-Haze-Session': session, ...extra }, body);
       return true;
     };
-    const tkn = req.query.get('tkn');
-    const query = tkn ? `tkn=${encodeURIComponent(tkn)}` : undefined;
+    const query = tokenQuery(req);
     const media = (body: Buffer, contentType: string, cache: string): true => {
       res.send(200, { 'Content-Type': contentType, 'Cache-Control': cache, 'X-Haze-Session': session }, body);
       return true;

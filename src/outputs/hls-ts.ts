@@ -13,7 +13,7 @@ import { SEGMENT_TARGET_MS, type HubListener, type StreamHub } from '../hub/stre
 import type { FragmentMark, Packet, Track } from '../media/types.js';
 import type { MediaRoute } from '../protocols/http/media-server.js';
 import type { TrackSelection } from './feed.js';
-import { resolveStream } from './play.js';
+import { resolveStream, tokenQuery } from './play.js';
 import { selectTracks } from './track-select.js';
 import { TS_CAPABILITY } from './ts-writer.js';
 import { HubScoped } from './hub-scoped.js';
@@ -208,8 +208,7 @@ export function hlsTsRoute(deps: HlsDeps): MediaRoute {
     const stream = await resolveStream(m[1]!, req, res, deps.forViewer, deps.endedHub);
     if (!stream) return true;
     const { name, hub, session } = stream;
-    const tkn = req.query.get('tkn');
-    const query = tkn ? `tkn=${encodeURIComponent(tkn)}` : undefined;
+    const query = tokenQuery(req);
     if (m[2] === undefined) {
       const plan = variantPlan(hub.tracks, (t) => TS_CAPABILITY.codecs[t.type]?.includes(t.codec) === true, hub.bitrateBps());
       if (plan.variants.length === 0) {

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import type { StreamHub } from '../hub/stream-hub.js';
 import type { MediaRequest, MediaResponder } from '../protocols/http/media-server.js';
 import { isHazeError } from '../util/errors.js';
+import { viewerToken } from '../access/viewer-access.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { getFeed, type FormatWriter } from './feed.js';
 import { playAttached } from './http-connections.js';
@@ -44,6 +45,20 @@ export function sessionId(stream: string, peer: string, token: string): string {
   return createHash('sha256').update(`${stream}\n${peer}\n${token}`).digest('hex');
 }
 
+/** A request's session token: the one the access step decided (a JWT play name), else its `tkn`/`jwt` variable, cookie or Bearer token. */
+export function requestToken(req: MediaRequest): string {
+  return req.token ?? viewerToken(req.query, req.headers);
+}
+
+/** The query that carries a request's token into the URLs its playlists list (`tkn=` or `jwt=`). */
+export function tokenQuery(req: MediaRequest): string | undefined {
+  for (const key of ['tkn', 'jwt']) {
+    const v = req.query.get(key);
+    if (v) return `${key}=${encodeURIComponent(v)}`;
+  }
+  return undefined;
+}
+
 export interface ResolvedStream {
   name: string;
   hub: StreamHub;
@@ -65,7 +80,7 @@ export async function resolveStream(
   endedHub?: (name: string) => StreamHub | undefined,
 ): Promise<ResolvedStream | undefined> {
   const name = sanitizeStreamName(rawName);
-  const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
+  const session = sessionId(name, req.peer, requestToken(req));
   const refuse = (status: number, message: string): undefined => {
     res.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session, ...(status === 503 ? { 'Retry-After': '5' } : {}) }, `${message}\n`);
     return undefined;

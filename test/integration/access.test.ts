@@ -178,6 +178,11 @@ describe('access: push rules, stream keys, JWT, session control', { timeout: 300
     const viewer = signJwt({ exp: Math.floor(Date.now() / 1000) + 600 }, 'HS256', viewerSecret, { kid: 'viewers' });
     probe = await codecs(haze.httpUrl(`/keyed.flv?jwt=${viewer}`));
     assert.equal(probe.code, 0, probe.stderr);
+    // HLS with ?jwt=: the playlists carry the token into every URL they list
+    const playlist = await (await fetch(haze.httpUrl(`/hls/keyed/index.m3u8?jwt=${viewer}`))).text();
+    assert.ok(playlist.split('\n').filter((l) => l && !l.startsWith('#')).every((l) => l.endsWith(`jwt=${viewer}`)), playlist);
+    probe = await codecs(haze.httpUrl(`/hls/keyed/index.m3u8?jwt=${viewer}`));
+    assert.equal(probe.code, 0, probe.stderr);
     // RTMP play: the token as the stream name, and as ?jwt=
     probe = await codecs(haze.rtmpUrl(play));
     assert.equal(probe.code, 0, probe.stderr);

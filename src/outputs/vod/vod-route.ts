@@ -7,7 +7,7 @@ import { sanitizeStreamName } from '../../util/stream-name.js';
 import type { VodStreams } from '../../vod/vod-streams.js';
 import type { VodFile } from '../../vod/vod-library.js';
 import { FORMAT_BY_EXTENSION } from '../formats.js';
-import { sessionId } from '../play.js';
+import { requestToken, sessionId } from '../play.js';
 import { serveVodProgressive } from './vod-progressive.js';
 import { serveVodMp4 } from './vod-mp4.js';
 import { serveVodCmaf, serveVodHls } from './vod-segmented.js';
@@ -23,7 +23,7 @@ export function vodRoute(vod: VodStreams): MediaRoute {
     if (rawName === undefined) return false;
     const name = sanitizeStreamName(rawName);
     if (!name || !vod.isVod(name)) return false;
-    const session = sessionId(name, req.peer, req.query.get('tkn') ?? '');
+    const session = sessionId(name, req.peer, requestToken(req));
     const fail = (status: number, message: string): true => {
       res.send(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Haze-Session': session }, `${message}\n`);
       return true;

@@ -22,6 +22,7 @@ import { variantPlan } from '../hls-variants.js';
 import { selectTracks, type FormatCapability } from '../track-select.js';
 import { TS_CAPABILITY } from '../ts-writer.js';
 import { CMAF_CAPABILITY } from '../cmaf.js';
+import { tokenQuery } from '../play.js';
 
 export interface VodSegment {
   startMs: number;
@@ -101,11 +102,6 @@ export interface VodSegmentedContext {
 function text(ctx: VodSegmentedContext, status: number, body: string): true {
   ctx.res.send(status, { 'Content-Type': TEXT, 'X-Haze-Session': ctx.session }, body);
   return true;
-}
-
-function tokenQuery(req: MediaRequest): string | undefined {
-  const tkn = req.query.get('tkn');
-  return tkn ? `tkn=${encodeURIComponent(tkn)}` : undefined;
 }
 
 function multivariant(ctx: VodSegmentedContext, cap: FormatCapability, version: number): true {

@@ -20,6 +20,8 @@ export interface MediaRequest {
   head: boolean;
   /** The TCP connection (viewer connections over keep-alive: outputs/http-connections.ts). */
   socket: Socket;
+  /** The viewer's session token, once the access step has decided it (outputs/play.ts requestToken). */
+  token?: string;
 }
 
 export interface MediaResponder {
