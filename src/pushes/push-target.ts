@@ -6,6 +6,7 @@
 // `NAME:rest` without `//` where NAME is a connector (`FLV:/rec/a.bin`). Pure: no I/O.
 
 import { HazeError } from '../util/errors.js';
+import { parseDtscPushUrl } from '../protocols/dtsc/push-url.js';
 
 export type PushKind = 'rtmp' | 'rtmps' | 'dtsc' | 'file';
 
@@ -228,7 +229,17 @@ export function parsePushTarget(target: string): PushTarget {
   if (!forced) {
     if (/^rtmp:\/\//i.test(url)) return { ...base, kind: 'rtmp', connector: 'RTMP' };
     if (/^rtmps:\/\//i.test(url)) return { ...base, kind: 'rtmps', connector: 'RTMP' };
-    if (/^dtscs?:\/\//i.test(url)) return { ...base, kind: 'dtsc', connector: 'DTSC' };
+    if (/^dtscs?:\/\//i.test(url)) {
+      // checked now unless variables still stand in it (they are filled in when the push starts)
+      if (!url.includes('$')) {
+        try {
+          parseDtscPushUrl(url, params.raw);
+        } catch (err) {
+          throw new HazeError('HAZE_ERR_INVALID_ARG', `invalid DTSC target: ${(err as Error).message}`);
+        }
+      }
+      return { ...base, kind: 'dtsc', connector: 'DTSC' };
+    }
     for (const [re, why] of NOT_SUPPORTED) if (re.test(url)) throw new HazeError('HAZE_ERR_UNSUPPORTED', `${why}: ${original}`);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^file:\/\//i.test(url)) throw new HazeError('HAZE_ERR_UNSUPPORTED', `no output pushes to ${url.slice(0, url.indexOf(':'))}:// targets: ${original}`);
   }

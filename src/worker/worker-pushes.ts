@@ -222,8 +222,7 @@ export class WorkerPushes {
         if ((this.retry.get(`${id}\n${name}`)?.atMs ?? 0) > nowMs) continue;
         if (!this.mayStartNow(maxspeed, nowMs)) return;
         try {
-          this.start(name, rule.target, id, hub);
-          running.push(this.pushes.get(this.opts.worker * IDS_PER_WORKER + this.nextId - 1)!);
+          running.push(this.pushes.get(this.start(name, rule.target, id, hub))!);
           if (decisions.get(id)!.removeAfterStart) this.startedOnce.add(id);
         } catch (err) {
           this.opts.log.warn(`auto-push ${id} for ${name}: ${errorText(err)}`);

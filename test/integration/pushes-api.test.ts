@@ -200,6 +200,8 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
     assert.deepEqual(r['auto_push'], {});
     r = await haze.api({ push_start: ['live+x', 'gopher://nowhere'] });
     assert.match(String(r['error']), /push_start/);
+    r = await haze.api({ push_start: ['live+x', 'dtsc://127.0.0.1/'] });
+    assert.match(String(r['error']), /push_start: invalid DTSC target: no stream name/);
     r = await haze.api({ push_auto_add: { stream: 'live+', target: '/tmp/x.m3u8' } });
     assert.match(String(r['error']), /push_auto_add.*m3u8/);
     r = await haze.api({ push_settings: { wait: -1 } });

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { decodeFrame, DtscFrameReader, encodeDtcm } from '../../src/containers/dtsc/packets.js';
 import type { DtmiObject } from '../../src/containers/dtsc/dtmi.js';
 import { DTSC_TEXT, headParsedText } from '../../src/protocols/dtsc/listener-wire.js';
-import { DTSC_DEFAULT_PORT, parseDtscPushUrl, parsePushReply, pushCommandFrame, type DtscPushReply } from '../../src/protocols/dtsc/push-client.js';
+import { parsePushReply, pushCommandFrame, type DtscPushReply } from '../../src/protocols/dtsc/push-client.js';
+import { DTSC_DEFAULT_PORT, parseDtscPushUrl } from '../../src/protocols/dtsc/push-url.js';
 import { HazeError } from '../../src/util/errors.js';
 import { HAZE_VERSION } from '../../src/util/version.js';
 
