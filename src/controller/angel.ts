@@ -126,8 +126,10 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
       log.info(`${sig}: stopping`);
       for (const slot of slots) {
         if (slot.timer) clearTimeout(slot.timer);
-        if (slot.child?.connected) slot.child.send({ type: 'stopping', reason: `${sig} received` } satisfies AngelMessage);
-        slot.child?.kill('SIGTERM');
+        // the controller is told why (SYSTEM_STOP carries it) and stops itself; a SIGTERM alone
+        // means only the controller is being restarted
+        if (slot.role === 'controller' && slot.child?.connected) slot.child.send({ type: 'stopping', reason: `${sig} received` } satisfies AngelMessage);
+        else slot.child?.kill('SIGTERM');
       }
       const deadline = setTimeout(() => {
         for (const slot of slots) slot.child?.kill('SIGKILL');

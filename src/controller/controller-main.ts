@@ -105,12 +105,10 @@ export async function runController(): Promise<void> {
   }, 5000);
   ruleSweep.unref();
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, createApiRequestHandler(host));
-  // the angel says so before it stops everything (a SIGTERM alone may be a restart of the controller)
-  let systemStopping: string | undefined;
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type === 'listen' && msg.connector === 'controller' && handle) {
       server.listen(handle as http.Server, () => log.debug(`API on port ${msg.port}`));
-    } else if (msg.type === 'stopping') systemStopping = msg.reason;
+    } else if (msg.type === 'stopping') stop(msg.reason);
   });
   process.on('disconnect', () => log.warn('lost the angel; serving on'));
   fs.writeFileSync(pidFile(paths, 'controller'), String(process.pid));
@@ -119,23 +117,30 @@ export async function runController(): Promise<void> {
   });
 
   let stopping = false;
-  const stop = (): void => {
+  const stopTriggers: Promise<void>[] = [];
+  /**
+   * `systemReason`: the whole server stops (the angel's message), not only this controller. The
+   * message may also come just after a signal sent to the whole process group (Ctrl-C, systemd):
+   * the exit waits a moment for it and for the stop triggers it fires.
+   */
+  const stop = (systemReason?: string): void => {
+    if (systemReason !== undefined && stopTriggers.length === 0) stopTriggers.push(system.stop(systemReason));
     if (stopping) return;
     stopping = true;
     server.close();
     variables.close();
-    // the angel's `stopping` message and its SIGTERM race: give the message a moment to arrive
-    const fired = new Promise((r) => setTimeout(r, 100)).then(() => (systemStopping !== undefined ? system.stop(systemStopping) : undefined));
-    void fired.finally(() => {
-      store.close();
-      try {
-        fs.unlinkSync(pidFile(paths, 'controller'));
-      } catch {
-        // already gone
-      }
-      setTimeout(() => process.exit(0), 100).unref();
-    });
+    setTimeout(() => {
+      void Promise.all(stopTriggers).finally(() => {
+        store.close();
+        try {
+          fs.unlinkSync(pidFile(paths, 'controller'));
+        } catch {
+          // already gone
+        }
+        process.exit(0);
+      });
+    }, 100).unref();
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  process.on('SIGTERM', () => stop());
+  process.on('SIGINT', () => stop());
 }

@@ -78,7 +78,8 @@ export class StreamHub extends TypedEmitter<HubEvents> {
   /** Observers that are not viewers (buffer health): they neither keep the stream alive nor count as listeners. */
   private readonly taps = new Set<HubListener>();
   private readonly keyedTracks = new Set<number>();
-  private readonly dvrMs: number;
+  /** The DVR window in ms (at least 1 s). */
+  readonly dvrMs: number;
   private readonly graceMs: number;
   private syncTrackId = -1;
   private hasSource = false;

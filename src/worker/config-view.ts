@@ -21,6 +21,18 @@ export interface EffectiveConfig {
   [key: string]: unknown;
 }
 
+/** MistServer's default `idleTime` (ms). */
+const DEFAULT_IDLE_TIME_MS = 50_000;
+
+/**
+ * A stream's `idleTime` in ms: how long a `resume` buffer waits for its publisher, and how long a
+ * track may go without data while the others go on.
+ */
+export function idleTimeMs(settings: StreamSettings | undefined): number {
+  const v = Number(settings?.['idleTime']);
+  return Number.isFinite(v) && v > 0 ? v : DEFAULT_IDLE_TIME_MS;
+}
+
 export class ConfigView extends TypedEmitter<{ change: EffectiveConfig }> {
   private current: EffectiveConfig = {};
   private watcher: fs.FSWatcher | undefined;

@@ -10,7 +10,7 @@ import { MultiInput, inputHub } from '../inputs/multi-input.js';
 import { HazeError, errorText } from '../util/errors.js';
 import { TypedEmitter } from '../util/events.js';
 import type { Logger } from '../util/log.js';
-import type { ConfigView } from './config-view.js';
+import { idleTimeMs, type ConfigView } from './config-view.js';
 import type { StreamClaim, StreamRegistry } from './stream-registry.js';
 
 /**
@@ -53,8 +53,6 @@ export const ONLINE_WAIT_MS = 5_000;
 const RELAY_IDLE_MS = 10_000;
 /** How long viewers wait for a successor of a publisher that vanished (the hub's grace period). */
 const SOURCE_GRACE_MS = 20_000;
-/** How long a `resume` stream waits for its publisher to come back unless `idleTime` says (MistServer's default). */
-const IDLE_TIME_MS = 50_000;
 /** First pause before an `always_on` input that failed is started again; doubles up to ALWAYS_ON_RETRY_MAX_MS. */
 const ALWAYS_ON_RETRY_MS = 5_000;
 const ALWAYS_ON_RETRY_MAX_MS = 60_000;
@@ -222,7 +220,7 @@ export class HubManager extends TypedEmitter<HubManagerEvents> {
     // anyone watches; off, it closes with its publisher; unset, viewers wait the grace period
     const settings = this.config.stream(name);
     const resume = flag(settings?.['resume']);
-    const lingerMs = clean || resume === false ? 0 : resume === true ? (positive(settings?.['idleTime']) ?? IDLE_TIME_MS) : e.hub.listenerCount > 0 ? SOURCE_GRACE_MS : 0;
+    const lingerMs = clean || resume === false ? 0 : resume === true ? idleTimeMs(settings) : e.hub.listenerCount > 0 ? SOURCE_GRACE_MS : 0;
     this.emit('sourceEnd', { name, hub: e.hub, lingerMs, reason });
     if (lingerMs === 0) e.hub.end(reason);
     else e.hub.detachSource(reason, lingerMs);

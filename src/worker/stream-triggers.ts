@@ -21,16 +21,12 @@ import type { FireOptions, TriggerDispatcher } from '../triggers/dispatch.js';
 import { errorText } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { isAlive } from '../util/run-dir.js';
-import type { ConfigView } from './config-view.js';
+import { idleTimeMs, type ConfigView } from './config-view.js';
 import type { HubManager } from './hub-manager.js';
 import type { StreamTotals, WorkerStats } from './worker-stats.js';
 
 /** How often the buffers this worker carries are checked (health, idle tracks, bandwidth): MistServer's every second. */
 const CHECK_MS = 1000;
-/** MistServer's default DVR window, over which the health counts keys. */
-const DEFAULT_DVR_MS = 50_000;
-/** MistServer's default idleTime: a track without data this long, while the others go on, is removed. */
-const DEFAULT_IDLE_TIME_MS = 50_000;
 /** A track counts as still fed when its last packet came within this. */
 const ACTIVE_TRACK_MS = 5000;
 
@@ -282,11 +278,10 @@ export class StreamTriggers {
   }
 
   private watch(name: string, hub: StreamHub): SourceWatch {
-    const dvr = Number(this.config.stream(name)?.DVR);
     const w: SourceWatch = {
       name,
       hub,
-      health: new BufferHealthTracker(Number.isFinite(dvr) && dvr > 0 ? Math.max(1000, dvr) : DEFAULT_DVR_MS),
+      health: new BufferHealthTracker(hub.dvrMs),
       last: undefined,
       trackList: undefined,
       lastBps: -1,
@@ -371,8 +366,7 @@ export class StreamTriggers {
   private dropIdleTracks(w: SourceWatch, now: number): void {
     const tracks = w.hub.tracks;
     if (tracks.length < 2) return;
-    const v = Number(this.config.stream(w.name)?.['idleTime']);
-    const idleMs = Number.isFinite(v) && v > 0 ? v : DEFAULT_IDLE_TIME_MS;
+    const idleMs = idleTimeMs(this.config.stream(w.name));
     const idle = tracks.map((t) => w.health.idleMs(t.id, now));
     if (!idle.some((ms) => ms >= 0 && ms < ACTIVE_TRACK_MS)) return;
     tracks.forEach((t, i) => {

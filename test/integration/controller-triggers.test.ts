@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mistFixtures, repoRoot, run, sleep, tmpDir } from '../helpers.js';
-import { startHaze, type HazeInstance } from './harness.js';
+import { exited, startHaze, type HazeInstance } from './harness.js';
 import { startTriggerCapture, type TriggerCapture } from './trigger-capture.js';
 
 const HAZE_VERSION = (await import('../../src/util/version.js')).HAZE_VERSION;
@@ -110,5 +110,23 @@ describe('controller triggers', { timeout: 120_000 }, () => {
     const stop = await cap.wait('SYSTEM_STOP', () => true, 5000);
     assert.deepEqual(stop.lines, ['SIGTERM received']);
     assert.equal(cap.of('OUTPUT_STOP').length - before, 2);
+  });
+});
+
+describe('SYSTEM_START answering false', { timeout: 60_000 }, () => {
+  it('stops the whole server', async () => {
+    const cap = await startTriggerCapture();
+    // answered after a moment, so that the server is up (and startHaze returns) before it stops
+    cap.reply('SYSTEM_START', () => sleep(2000).then(() => 'false'));
+    const haze = await startHaze({ workers: 1, config: { config: { triggers: { SYSTEM_START: [cap.handler({ sync: true, default: 'true' })] } } } });
+    try {
+      const code = await Promise.race([exited(haze.proc), sleep(20_000).then(() => 'still running')]);
+      assert.equal(code, 0, 'haze serve exits');
+      assert.match(haze.log(), /SYSTEM_START answered false: stopping the server/);
+      assert.equal(cap.of('SYSTEM_START').length, 1);
+    } finally {
+      await haze.stop();
+      await cap.close();
+    }
   });
 });

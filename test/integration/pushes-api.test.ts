@@ -65,7 +65,6 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
   });
 
   it('records every live+NAME automatically; a manual push starts, is listed and stops', async () => {
-    const started = Date.now();
     const alice = publishTestPattern(haze.rtmpUrl('live+alice'), ALICE_S);
     const bob = publishTestPattern(haze.rtmpUrl('live+bob'), BOB_S);
     await sleep(3000);
@@ -119,7 +118,6 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
 
     assert.equal(await exited(bob), 0);
     assert.equal(await exited(alice), 0);
-    const publishedS = (Date.now() - started) / 1000;
 
     const endOf = (name: string, ext: string): Promise<CapturedTrigger> => cap.wait('RECORDING_END', (t) => t.lines[0] === `live+${name}` && t.lines[1]!.endsWith(ext), 30_000);
     for (const [name, seconds] of [['alice', ALICE_S], ['bob', BOB_S]] as const) {
@@ -144,7 +142,6 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
       const outputEnd = await cap.wait('OUTPUT_END', (t) => t.lines[1] === target);
       assert.deepEqual(outputEnd.lines, end.lines);
     }
-    assert.ok(publishedS >= ALICE_S);
 
     // 10 s segments with a VoD playlist
     // (a segmented recording reports its last segment as the target)
