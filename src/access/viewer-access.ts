@@ -20,13 +20,33 @@ function cookie(header: string | undefined, name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * `tknMode` (reference §6.5, default 15): 1 the URL's `tkn`/`sid`/`sessId`/`jwt`, 2 the `tkn`/`jwt`
+ * cookies (a Bearer token always counts), 4 playlists carry the token into the URLs they list.
+ * A worker sets it from its config.
+ */
+let tokenMode = 15;
+
+export function setTokenMode(mode: unknown): void {
+  tokenMode = typeof mode === 'number' && Number.isInteger(mode) && mode >= 0 && mode <= 15 ? mode : 15;
+}
+
+/** Whether playlists append the viewer's token to the URLs they list (tknMode bit 4). */
+export function tokenInPlaylists(): boolean {
+  return (tokenMode & 4) !== 0;
+}
+
 /** The session token a request carries: `tkn`, `jwt` (URL), `tkn`, `jwt` (cookie), then a Bearer token; '' when none. */
 export function viewerToken(query: URLSearchParams, headers: IncomingHttpHeaders): string {
-  const fromUrl = query.get('tkn') ?? query.get('jwt');
-  if (fromUrl) return fromUrl;
-  const cookies = typeof headers.cookie === 'string' ? headers.cookie : undefined;
-  const fromCookie = cookie(cookies, 'tkn') ?? cookie(cookies, 'jwt');
-  if (fromCookie) return fromCookie;
+  if (tokenMode & 1) {
+    const fromUrl = query.get('tkn') ?? query.get('sid') ?? query.get('sessId') ?? query.get('jwt');
+    if (fromUrl) return fromUrl;
+  }
+  if (tokenMode & 2) {
+    const cookies = typeof headers.cookie === 'string' ? headers.cookie : undefined;
+    const fromCookie = cookie(cookies, 'tkn') ?? cookie(cookies, 'jwt');
+    if (fromCookie) return fromCookie;
+  }
   const auth = headers.authorization;
   const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   return m ? m[1]! : '';

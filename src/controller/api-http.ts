@@ -11,6 +11,7 @@ import { log } from '../util/log.js';
 import { handleApiCommand, type ApiHost, type ApiRequestContext } from './api.js';
 import { authorizeHeader, createAuthState, hasForwardHeaders, isLocalRequest, normalizeAddress, type AuthState } from './auth.js';
 import { isPlainObject } from './default-config.js';
+import { PROMETHEUS_TEXT_TYPE, prometheusJson, prometheusText } from '../stats/prometheus.js';
 
 /** Largest request body accepted; an API command is a few kilobytes. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -198,6 +199,46 @@ function send(req: http.IncomingMessage, res: http.ServerResponse, a: Answer): v
   if (a.close && !req.complete) res.once('finish', () => req.socket.destroy());
 }
 
+/**
+ * `/<prometheus>` (exposition text) and `/<prometheus>.json` (JSON, JSONP with `callback`/`jsonp`)
+ * when `config.prometheus` is set (reference §7.3). No authorization: knowing the path is the
+ * secret, as in MistServer. False when the request is not for them (the API answers it).
+ */
+function serveMetrics(req: http.IncomingMessage, res: http.ServerResponse, url: URL, host: ApiHost): boolean {
+  const secret = host.config.get().config.prometheus;
+  if (typeof secret !== 'string' || secret === '' || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+  let p: string;
+  try {
+    p = decodeURIComponent(url.pathname);
+  } catch {
+    return false;
+  }
+  const asJson = p === `/${secret}.json`;
+  if (!asJson && p !== `/${secret}`) return false;
+  const reply = (status: number, type: string, text: string): void => {
+    const body = Buffer.from(text, 'utf8');
+    res.writeHead(status, { ...CORS_HEADERS, 'Content-Type': type, 'Content-Length': String(body.length), 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  };
+  if (!host.metrics) {
+    reply(503, 'text/plain; charset=utf-8', 'statistics are not available yet\n');
+    return true;
+  }
+  if (!asJson) {
+    reply(200, PROMETHEUS_TEXT_TYPE, prometheusText(host.metrics()));
+    return true;
+  }
+  const cb = url.searchParams.get('callback') ?? url.searchParams.get('jsonp') ?? '';
+  if (cb !== '' && (cb.length > MAX_CALLBACK_CHARS || !CALLBACK_RE.test(cb))) {
+    reply(400, 'text/plain; charset=utf-8', 'invalid JSONP callback name\n');
+    return true;
+  }
+  const json = JSON.stringify(prometheusJson(host.metrics()));
+  if (cb) reply(200, 'text/javascript; charset=utf-8', `${cb}(${json});\n`);
+  else reply(200, 'application/json; charset=utf-8', `${json}\n`);
+  return true;
+}
+
 function sendHtml(req: http.IncomingMessage, res: http.ServerResponse): void {
   const body = Buffer.from(PLACEHOLDER_HTML, 'utf8');
   res.writeHead(200, {
@@ -212,7 +253,8 @@ function sendHtml(req: http.IncomingMessage, res: http.ServerResponse): void {
 
 /**
  * The request handler for the API port: `/api`, `/api2` (minimal) and `/`; any other path is
- * a 404 JSON error (the controller routes `/ws` and Prometheus paths before calling this).
+ * a 404 JSON error, except the Prometheus paths (serveMetrics; the controller routes `/ws`
+ * before calling this).
  */
 export function createApiRequestHandler(host: ApiHost): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const states = new WeakMap<object, AuthState>();
@@ -248,6 +290,7 @@ export function createApiRequestHandler(host: ApiHost): (req: http.IncomingMessa
       return;
     }
     const p = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    if (p !== '/api' && p !== '/api2' && p !== '/' && serveMetrics(req, res, url, host)) return;
     if (p !== '/api' && p !== '/api2' && p !== '/') {
       send(req, res, { status: 404, body: { error: `not found: ${p.slice(0, 200)} (the API is at /api and /api2)`, LTS: 1 } });
       return;

@@ -3,5 +3,6 @@
 import type { ApiCall } from './api-calls.js';
 import { PUSH_CALLS } from './api-pushes.js';
 import { ACCESS_CALLS } from './api-access.js';
+import { STATS_CALLS } from './api-stats.js';
 
-export const MODULE_CALLS: readonly ApiCall[] = [...PUSH_CALLS, ...ACCESS_CALLS];
+export const MODULE_CALLS: readonly ApiCall[] = [...PUSH_CALLS, ...ACCESS_CALLS, ...STATS_CALLS];

@@ -17,6 +17,9 @@ import { MODULE_CALLS } from './api-modules.js';
 import type { WorkerLink } from './worker-link.js';
 import type { CustomVariables } from './custom-variables.js';
 import type { TriggerDispatcher } from '../triggers/dispatch.js';
+import type { TypedEmitter } from '../util/events.js';
+import type { SessionTable } from '../stats/session-table.js';
+import type { AccessEntry, LiveFeedEvents, LogEntry, StatsSnapshot, StreamStateEntry } from '../stats/snapshot.js';
 import { CONNECTORS, isPlainObject, validateStreamConfig, type HazeConfig, type StreamConfig } from './default-config.js';
 
 export interface ActiveStreamStats {
@@ -49,13 +52,30 @@ export interface ApiHost {
   /** live state of running streams, gathered from the workers by the lead's code */
   streamStats(): Promise<Record<string, Partial<ActiveStreamStats>>>;
   /** recent log lines [unixSeconds, kind, message] */
-  logs(): Array<[number, string, string]>;
+  logs(): readonly LogEntry[];
   /** the running workers (absent in unit tests of the API alone) */
   workers?: WorkerLink;
   /** values of the custom variables with a target (variable_list) */
   variables?: Pick<CustomVariables, 'current'>;
   /** the controller's triggers (STREAM_ADD / STREAM_CONFIG / STREAM_REMOVE) */
   triggers?: TriggerDispatcher;
+  /** the statistics now (Prometheus, reference §7.3); absent in unit tests of the API alone */
+  metrics?(): StatsSnapshot;
+  /** log lines, finished sessions and stream states as they come (the WebSocket API, §3.5) */
+  feed?: LiveFeed;
+  /** the sessions (clients, totals, stats_streams, tags); absent in unit tests of the API alone */
+  stats?: SessionTable;
+}
+
+/** What the WebSocket API subscribes to: the recent history of each kind, then events. */
+export interface LiveFeed {
+  /** The last log lines (up to 100), oldest first. */
+  logs(): readonly LogEntry[];
+  /** The last finished sessions (up to 100), oldest first. */
+  accesses(): readonly AccessEntry[];
+  /** Every active stream's state now. */
+  streamStates(): StreamStateEntry[];
+  readonly events: TypedEmitter<LiveFeedEvents>;
 }
 
 export interface ApiRequestContext {
@@ -234,7 +254,7 @@ function fieldValue(stats: Partial<ActiveStreamStats>, field: string): unknown {
   return Object.hasOwn(FIELD_DEFAULTS, field) ? FIELD_DEFAULTS[field] : 0;
 }
 
-function checkFields(raw: unknown, errors: string[]): string[] {
+function checkFields(raw: unknown, errors: string[], call: string): string[] {
   const list = Array.isArray(raw) ? raw : [raw];
   const fields: string[] = [];
   const bad: string[] = [];
@@ -242,12 +262,12 @@ function checkFields(raw: unknown, errors: string[]): string[] {
     if (typeof f === 'string' && (ACTIVE_STREAM_FIELDS as readonly string[]).includes(f)) fields.push(f);
     else bad.push(typeof f === 'string' ? f : JSON.stringify(f) ?? String(f));
   }
-  if (bad.length) errors.push(`active_streams: unknown fields ${listed(bad)} (known: ${ACTIVE_STREAM_FIELDS.join(', ')})`);
+  if (bad.length) errors.push(`${call}: unknown fields ${listed(bad)} (known: ${ACTIVE_STREAM_FIELDS.join(', ')})`);
   return fields;
 }
 
 /** Selects by exact name, `base+` (every wildcard instance of base) or `#tag`. */
-function streamMatcher(raw: unknown, errors: string[]): ((name: string, st: Partial<ActiveStreamStats>) => boolean) | undefined {
+function streamMatcher(raw: unknown, errors: string[], call: string): ((name: string, st: Partial<ActiveStreamStats>) => boolean) | undefined {
   if (raw === undefined) return undefined;
   const list = Array.isArray(raw) ? raw : [raw];
   const names = new Set<string>();
@@ -255,7 +275,7 @@ function streamMatcher(raw: unknown, errors: string[]): ((name: string, st: Part
   const tags: string[] = [];
   for (const item of list) {
     if (typeof item !== 'string') {
-      errors.push('active_streams: "streams" must be a stream name or an array of them');
+      errors.push(`${call}: "streams" must be a stream name or an array of them`);
       continue;
     }
     if (item.startsWith('#')) tags.push(item.slice(1));
@@ -266,18 +286,19 @@ function streamMatcher(raw: unknown, errors: string[]): ((name: string, st: Part
     names.has(name) || prefixes.some((p) => name.startsWith(p)) || (tags.length > 0 && Array.isArray(st.tags) && st.tags.some((t) => tags.includes(t)));
 }
 
-function activeStreams(arg: unknown, stats: Record<string, Partial<ActiveStreamStats>>, errors: string[]): unknown {
+/** active_streams (and stats_streams, `call`) over `stats`: names, field arrays, or the object form. */
+export function activeStreams(arg: unknown, stats: Record<string, Partial<ActiveStreamStats>>, errors: string[], call = 'active_streams'): unknown {
   const names = Object.keys(stats).sort();
   if (Array.isArray(arg)) {
-    const fields = checkFields(arg, errors);
+    const fields = checkFields(arg, errors, call);
     const out: Record<string, unknown[]> = {};
     for (const n of names) out[n] = fields.map((f) => fieldValue(stats[n]!, f));
     return out;
   }
   if (!isPlainObject(arg)) return names;
   const rawFields = arg['fields'];
-  const fields = rawFields === undefined || (Array.isArray(rawFields) && rawFields.length === 0) ? [...ACTIVE_STREAM_FIELDS] : checkFields(rawFields, errors);
-  const match = streamMatcher(arg['streams'] ?? arg['stream'], errors);
+  const fields = rawFields === undefined || (Array.isArray(rawFields) && rawFields.length === 0) ? [...ACTIVE_STREAM_FIELDS] : checkFields(rawFields, errors, call);
+  const match = streamMatcher(arg['streams'] ?? arg['stream'], errors, call);
   const selected = match ? names.filter((n) => match(n, stats[n]!)) : names;
   const longform = arg['longform'] !== undefined && arg['longform'] !== false && arg['longform'] !== 0;
   if (longform) {

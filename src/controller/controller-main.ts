@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { queryStatus } from '../protocols/dtsc/relay.js';
 import type { WorkerStatus } from '../worker/worker-main.js';
@@ -14,12 +15,16 @@ import { pidFile, runPaths, variablesFile } from '../util/run-dir.js';
 import type { AngelMessage } from './angel.js';
 import type { ActiveStreamStats, ApiHost } from './api.js';
 import { createApiRequestHandler } from './api-http.js';
+import { handleApiWebSocket } from './api-ws.js';
 import { ConfigStore } from './config-store.js';
 import { workerLink } from './worker-link.js';
 import { CustomVariables } from './custom-variables.js';
 import { dropCompletedRules } from './api-pushes.js';
 import { controllerTriggers, SystemTriggers } from './system-triggers.js';
-import type { PortOverrides } from './default-config.js';
+import { CONNECTORS, effectivePorts, type HazeConfig, type PortOverrides } from './default-config.js';
+import { StatsCollector, type StatsCollectorOptions } from './stats-collector.js';
+import { MachineSampler } from '../stats/machine.js';
+import type { LogEntry } from '../stats/snapshot.js';
 
 const LOG_RING = 100;
 const KIND: Record<LogLevel, string> = { error: 'ERROR', warn: 'WARN', info: 'INFO', debug: 'DEBUG' };
@@ -60,17 +65,88 @@ export async function gatherStreamStats(socketDir: string): Promise<Record<strin
   return out;
 }
 
+/** The streams' session figures (viewers, bytes ...) from the statistics over the workers' own counts. */
+function withSessionFigures(streams: Record<string, Partial<ActiveStreamStats>>, stats: StatsCollector): Record<string, Partial<ActiveStreamStats>> {
+  const figures = stats.table.streamFigures(Date.now());
+  for (const [name, f] of Object.entries(figures)) {
+    const now = f.current.viewers + f.current.inputs + f.current.outputs + f.current.unspecified;
+    // a file stream is active while it has sessions; one known only from finished sessions is
+    // listed by stats_streams, not here
+    if (!streams[name] && now === 0) continue;
+    const cur = (streams[name] ??= { status: 'Online', tracks: 0, sourcepids: [] });
+    cur.viewers = f.current.viewers;
+    cur.inputs = Math.max(cur.inputs ?? 0, f.current.inputs);
+    cur.outputs = f.current.outputs;
+    cur.unspecified = f.current.unspecified;
+    cur.clients = f.current.viewers + f.current.inputs + f.current.outputs + f.current.unspecified;
+    cur.views = f.total.viewers;
+    cur.viewseconds = f.viewSeconds;
+    cur.upbytes = f.bytes.up;
+    cur.downbytes = f.bytes.down;
+    cur.packsent = f.packets.sent;
+    cur.packloss = f.packets.lost;
+    cur.packretrans = f.packets.retrans;
+  }
+  for (const [name, cur] of Object.entries(streams)) cur.tags = [...(stats.table.streamTags.get(name) ?? [])];
+  return streams;
+}
+
+/** URL templates of the outputs (`HOST` and `$` for the stream), for the Prometheus JSON. */
+function outputUrls(config: HazeConfig, overrides: PortOverrides): Record<string, string> {
+  const ports = effectivePorts(config, overrides);
+  const out: Record<string, string> = {};
+  for (const info of Object.values(CONNECTORS)) {
+    if (!info.built) continue;
+    const http = ports['HTTP'];
+    if (info.deps === 'HTTP' && http !== undefined) out[info.name] = `http://HOST:${http}${info.url_match?.[0] ?? `${info.url_prefix ?? '/'}index.m3u8`}`;
+    else if (info.name === 'HTTP' && http !== undefined) out[info.name] = `http://HOST:${http}/$.html`;
+    else if (info.name === 'RTMP' && ports['RTMP'] !== undefined) out[info.name] = `rtmp://HOST:${ports['RTMP']}/play/$`;
+    else if (info.name === 'DTSC' && ports['DTSC'] !== undefined) out[info.name] = `dtsc://HOST:${ports['DTSC']}/$`;
+  }
+  return out;
+}
+
+/** What the statistics snapshot takes from the config. */
+function snapshotSettings(config: HazeConfig, overrides: PortOverrides): ReturnType<StatsCollectorOptions['config']> {
+  const c = config.config;
+  const exceptions = new net.BlockList();
+  for (const e of config.bandwidth?.exceptions ?? []) {
+    const [addr, bits] = e.split('/');
+    const type = net.isIPv6(addr ?? '') ? 'ipv6' : 'ipv4';
+    try {
+      if (bits !== undefined) exceptions.addSubnet(addr!, Number(bits), type);
+      else exceptions.addAddress(addr!, type);
+    } catch {
+      // not an address: matches nothing
+    }
+  }
+  return {
+    location: { lat: Number(c.location?.lat) || 0, lon: Number(c.location?.lon) || 0, name: String(c.location?.name ?? '') },
+    bandwidthLimit: config.bandwidth?.limit || 128 * 1024 * 1024,
+    configuredStreams: Object.keys(config.streams).sort(),
+    tags: [...(config.tags ?? [])],
+    outputUrls: outputUrls(config, overrides),
+    exceptions: (host) => exceptions.check(host, net.isIPv6(host) ? 'ipv6' : 'ipv4'),
+  };
+}
+
 export async function runController(): Promise<void> {
   setProcessName('controller');
   const dataDir = process.env['HAZE_DATA'];
   if (!dataDir) throw new Error('HAZE_DATA is not set (the controller is started by haze serve)');
   const paths = runPaths(dataDir);
   const overrides = JSON.parse(process.env['HAZE_PORT_OVERRIDES'] ?? '{}') as PortOverrides;
-  const ring: Array<[number, string, string]> = [];
-  addLogSink((level, message) => {
-    ring.push([Math.floor(Date.now() / 1000), KIND[level], message]);
+  // the last lines of the controller and its workers (the API's `log`, the WebSocket feed)
+  const ring: LogEntry[] = [];
+  let logCount = 0;
+  let onLogLine: ((entry: LogEntry) => void) | undefined;
+  const addLine = (entry: LogEntry): void => {
+    ring.push(entry);
+    logCount++;
     if (ring.length > LOG_RING) ring.shift();
-  });
+    onLogLine?.(entry);
+  };
+  addLogSink((level, message, context) => addLine([Math.floor(Date.now() / 1000), KIND[level], message, typeof context['stream'] === 'string' ? context['stream'] : '', process.pid, 'controller']));
 
   const store = ConfigStore.open(process.env['HAZE_CONFIG']);
   store.writeEffective(paths.run, overrides);
@@ -86,14 +162,33 @@ export async function runController(): Promise<void> {
   });
   store.watch();
 
+  const workers = workerLink(paths);
+  const machine = new MachineSampler();
+  const stats = new StatsCollector({
+    workers,
+    checkpointFile: path.join(paths.run, 'stats.json'),
+    vitals: () => machine.sample(),
+    config: () => snapshotSettings(store.get(), overrides),
+    streamStatus: () => gatherStreamStats(paths.sockets),
+    logs: () => ring,
+    logCount: () => logCount,
+    workerLog: addLine,
+    log: log.child({ proc: 'stats' }),
+  });
+  onLogLine = (entry) => stats.logLine(entry);
+  stats.start();
+
   const host: ApiHost = {
     config: store,
     instanceId,
-    streamStats: () => gatherStreamStats(paths.sockets),
+    streamStats: async () => withSessionFigures(await gatherStreamStats(paths.sockets), stats),
     logs: () => ring,
-    workers: workerLink(paths),
+    workers,
     variables,
     triggers,
+    metrics: () => stats.snapshot(),
+    feed: stats.feed,
+    stats: stats.table,
   };
   // auto-push rules whose completetime passed are dropped (the workers already stopped their pushes)
   const ruleSweep = setInterval(() => {
@@ -105,6 +200,7 @@ export async function runController(): Promise<void> {
   }, 5000);
   ruleSweep.unref();
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, createApiRequestHandler(host));
+  server.on('upgrade', (req, socket, head) => handleApiWebSocket(req, socket, head, host));
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type === 'listen' && msg.connector === 'controller' && handle) {
       server.listen(handle as http.Server, () => log.debug(`API on port ${msg.port}`));
@@ -129,6 +225,7 @@ export async function runController(): Promise<void> {
     stopping = true;
     server.close();
     variables.close();
+    stats.stop();
     setTimeout(() => {
       void Promise.all(stopTriggers).finally(() => {
         store.close();

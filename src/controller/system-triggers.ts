@@ -5,6 +5,7 @@
 // 4 s later, so the stop triggers get at most STOP_WAIT_MS. Cancelling a stop (SYSTEM_STOP
 // answering false) is not possible in Haze: the angel has already decided; it is logged.
 
+import { countTrigger } from '../stats/trigger-figures.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TriggerDispatcher } from '../triggers/dispatch.js';
@@ -20,6 +21,7 @@ export function controllerTriggers(store: ConfigStore, instanceId: string, log: 
     config: () => compileTriggers(store.get().config.triggers),
     identity: () => ({ iid: instanceId, serverid: store.get().config.serverid ?? '' }),
     logger: log,
+    stat: countTrigger,
   });
 }
 

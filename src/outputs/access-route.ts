@@ -16,9 +16,10 @@ import type { JwtKeyring } from '../access/keyring.js';
 import { playNameGrant, viewerToken, viewerTokenValid } from '../access/viewer-access.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { FORMAT_BY_EXTENSION } from './formats.js';
-import { hasRequestConnection, httpConnectionOf, playAttached, requestUrlOf, setRequestConnection } from './http-connections.js';
+import { httpConnectionOf, playAttached, requestUrlOf, setRequestConnection, setRequestTracking } from './http-connections.js';
 import type { ConnInfo, PlayAccess } from './play-access.js';
 import { sessionId } from './play.js';
+import { streamInfoKind } from '../stats/session-id.js';
 
 /** A viewer asking to watch: what USER_NEW carries. */
 export interface ViewerAdmission {
@@ -88,15 +89,38 @@ async function connect(req: MediaRequest, res: MediaResponder, access: PlayAcces
       return undefined;
     }
     const conn = http.current(asked, info.connector);
-    if (conn) setRequestConnection(req, conn, token, http.bytes);
+    if (conn) setRequestConnection(req, conn);
   }
   return access.fallback(opened);
+}
+
+function userAgentOf(req: MediaRequest): string | undefined {
+  const ua = req.headers['user-agent'];
+  return typeof ua === 'string' && ua ? ua : undefined;
+}
+
+/** The stream of a stream info or player page request (`/json_NAME.js`, `/info_NAME.js`, `/NAME.html`). */
+function infoStreamOf(path: string): string | undefined {
+  const m = /^\/(?:json_|info_)([^/]+)\.js$/.exec(path) ?? /^\/([^/]+)\.html$/.exec(path);
+  return m ? sanitizeStreamName(m[1]!) || undefined : undefined;
+}
+
+/** Stream info and player requests count as sessionStreamInfoMode says (connector HTTP). */
+function countInfoRequest(req: MediaRequest, access: PlayAccess): void {
+  const kind = streamInfoKind();
+  const stream = kind ? infoStreamOf(req.path) : undefined;
+  if (!kind || !stream) return;
+  const token = viewerToken(req.query, req.headers);
+  httpConnectionOf(req)?.track(stream, 'HTTP', (bytes) => access.track({ kind, stream, host: req.peer, token, connector: 'HTTP', requestUrl: requestUrlOf(req), userAgent: userAgentOf(req), bytes }));
 }
 
 export function accessRoute(access: PlayAccess, keyring?: JwtKeyring): MediaRoute {
   return async (req, res, log) => {
     const media = mediaRequestOf(req.path);
-    if (!media) return false;
+    if (!media) {
+      countInfoRequest(req, access);
+      return false;
+    }
     const requestUrl = requestUrlOf(req);
     const jwtName = keyring ? playNameGrant(media.rawName, keyring, req.peer) : undefined;
     if (jwtName && !jwtName.ok) {
@@ -126,8 +150,10 @@ export function accessRoute(access: PlayAccess, keyring?: JwtKeyring): MediaRout
       log.info(`viewer of ${stream} from ${req.peer} refused (USER_NEW or a stopped session)`);
       return refuse(res, session, `Access to ${stream} denied`);
     }
+    // once attached, every byte on the socket counts to the session (one per socket, stream and connector)
+    setRequestTracking(req, () => httpConnectionOf(req)?.track(stream, media.connector, (bytes) => access.track({ kind: 'viewer', stream, host: req.peer, token, connector: media.connector, requestUrl, userAgent: userAgentOf(req), bytes })));
     // a file stream is attached once it opens (live outputs report when their stream is online)
-    if (hasRequestConnection(req) && (await access.isFile(stream)) && !(await playAttached(req, stream))) {
+    if ((await access.isFile(stream)) && !(await playAttached(req, stream))) {
       log.info(`viewer of ${stream} from ${req.peer} refused by CONN_PLAY`);
       return refuse(res, session, `Not allowed to play ${stream}`, true);
     }

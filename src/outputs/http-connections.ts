@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import type { MediaRequest } from '../protocols/http/media-server.js';
 import type { ConnBytes, PlayConnection } from './play-access.js';
+import type { TrackedConnection } from '../stats/tracker.js';
 
 /** PLAY_REWRITE answers one connection keeps (a player asks for one or two names). */
 const MAX_REWRITES_PER_CONNECTION = 16;
@@ -26,6 +27,9 @@ export class HttpConnection {
   /** PLAY_REWRITE answers (undefined stored as null: refused). */
   readonly rewrites = new Map<string, string | null>();
   private closed = false;
+  /** The statistics' connection of the socket: `stream\nconnector` it counts for. */
+  private trackKey = '';
+  private tracked: TrackedConnection | undefined;
 
   constructor(private readonly socket: Socket) {
     socket.once('close', () => this.close());
@@ -65,6 +69,23 @@ export class HttpConnection {
     this.conn = conn;
   }
 
+  /**
+   * Counts the socket to `stream` and `connector` in the statistics from now on (the first
+   * request of the socket from its start); the session id it counts to.
+   */
+  track(stream: string, connector: string, open: (bytes: () => ConnBytes) => TrackedConnection): string {
+    const key = `${stream}\n${connector}`;
+    if (this.tracked && this.trackKey === key) return this.tracked.sessionId;
+    this.tracked?.end();
+    const fresh = this.tracked === undefined;
+    const baseDown = fresh ? 0 : this.socket.bytesWritten;
+    const baseUp = fresh ? 0 : this.socket.bytesRead;
+    this.trackKey = key;
+    this.tracked = open(() => ({ down: this.socket.bytesWritten - baseDown, up: this.socket.bytesRead - baseUp }));
+    if (this.closed) this.tracked.end();
+    return this.tracked.sessionId;
+  }
+
   /** The bytes of the open connection so far. */
   readonly bytes = (): ConnBytes => ({ down: this.socket.bytesWritten - this.baseDown, up: this.socket.bytesRead - this.baseUp });
 
@@ -75,6 +96,7 @@ export class HttpConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.tracked?.end();
     this.conn?.close();
     this.conn = undefined;
     this.key = '';
@@ -95,32 +117,34 @@ export function httpConnectionOf(req: MediaRequest): HttpConnection | undefined 
   return c;
 }
 
-interface PendingPlay {
-  conn: PlayConnection;
-  token: string;
-  bytes: () => ConnBytes;
-}
-
-const playOfRequest = new WeakMap<MediaRequest, PendingPlay>();
+const playOfRequest = new WeakMap<MediaRequest, PlayConnection>();
 
 /** Marks `req` as a request of `conn`: the output's attach reports to it (playAttached). */
-export function setRequestConnection(req: MediaRequest, conn: PlayConnection, token: string, bytes: () => ConnBytes): void {
-  playOfRequest.set(req, { conn, token, bytes });
+export function setRequestConnection(req: MediaRequest, conn: PlayConnection): void {
+  playOfRequest.set(req, conn);
 }
 
-/** Whether `req` belongs to a viewer connection (something concerns its stream). */
-export function hasRequestConnection(req: MediaRequest): boolean {
-  return playOfRequest.has(req);
+const trackingOfRequest = new WeakMap<MediaRequest, () => void>();
+
+/** What starts counting `req`'s socket in the statistics once an output attaches it. */
+export function setRequestTracking(req: MediaRequest, start: () => void): void {
+  trackingOfRequest.set(req, start);
 }
 
 /**
- * An output attached the request to `stream` (its hub is online, its file open): CONN_PLAY, once
- * per connection and stream. False: the viewer must get nothing. True at once when the request
- * has no connection (nothing configured).
+ * An output attached the request to `stream` (its hub is online, its file open): its socket
+ * counts in the statistics from now on, and CONN_PLAY fires, once per connection and stream.
+ * False: the viewer must get nothing. True at once when the request has no connection (nothing
+ * configured).
  */
 export function playAttached(req: MediaRequest, stream: string): boolean | Promise<boolean> {
+  const track = trackingOfRequest.get(req);
+  if (track) {
+    trackingOfRequest.delete(req);
+    track();
+  }
   const p = playOfRequest.get(req);
-  return p ? p.conn.play(stream, p.token, p.bytes) : true;
+  return p ? p.play(stream) : true;
 }
 
 /** MistServer's request URL: `http://HOST/PATH?QUERY` as the client asked (before any rewrite). */

@@ -8,6 +8,7 @@
 import { HazeError } from '../util/errors.js';
 import type { ViewerAdmission } from './access-route.js';
 import { sessionId } from './play.js';
+import type { TrackedConnection, TrackSpec } from '../stats/tracker.js';
 
 /** A viewer connection as the CONN_* and PLAY_REWRITE payloads describe it. */
 export interface ConnInfo {
@@ -25,11 +26,8 @@ export interface ConnBytes {
 }
 
 export interface PlayConnection {
-  /**
-   * The connection attached to `stream` (CONN_PLAY, once per stream; the viewer session's
-   * connection starts here). False: the viewer must be ended.
-   */
-  play(stream: string, token: string, bytes: () => ConnBytes): Promise<boolean>;
+  /** The connection attached to `stream` (CONN_PLAY, once per stream). False: the viewer must be ended. */
+  play(stream: string): Promise<boolean>;
   /** The connection ended (CONN_CLOSE, the session's connection ends); idempotent. */
   close(): void;
 }
@@ -50,6 +48,8 @@ export interface PlayAccess {
   admit(v: ViewerAdmission): Promise<boolean>;
   /** True for a stream served from a file here: attached as soon as it opens (HTTP's CONN_PLAY point). */
   isFile(stream: string): Promise<boolean>;
+  /** Counts a connection in the statistics (every viewer's, whatever is configured). */
+  track(spec: TrackSpec): TrackedConnection;
 }
 
 export interface StartedPlay<T> {
@@ -85,11 +85,19 @@ export async function startPlay<T>(
     const admission: ViewerAdmission = { stream, host: info.host, token, connector: info.connector, requestUrl: info.requestUrl, sessionId: sessionId(stream, info.host, token), ...(tokenValid(stream) ? { tokenValid: true } : {}) };
     if (!(await access.admit(admission))) throw new HazeError('HAZE_ERR_REFUSED', `Access to ${stream} denied`);
     const attached = await attach(stream);
-    if (!(await conn.play(stream, token, bytes))) {
+    if (!(await conn.play(stream))) {
       detach(attached, 'not allowed to play (CONN_PLAY)');
       throw new HazeError('HAZE_ERR_REFUSED', `Not allowed to play ${stream} (CONN_PLAY)`);
     }
-    return { stream, attached, conn };
+    const tracked = access.track({ kind: 'viewer', stream, host: info.host, token, connector: info.connector, requestUrl: info.requestUrl, bytes });
+    const counted: PlayConnection = {
+      play: (s) => conn.play(s),
+      close: () => {
+        tracked.end();
+        conn.close();
+      },
+    };
+    return { stream, attached, conn: counted };
   } catch (err) {
     conn.close();
     throw err;

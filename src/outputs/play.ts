@@ -2,11 +2,11 @@
 // shared feed of the format and track selection, attach a Viewer writing to the sink.
 // Used by every live output (HTTP progressive, RTMP play).
 
-import { createHash } from 'node:crypto';
+import { sessionIdOf } from '../stats/session-id.js';
 import type { StreamHub } from '../hub/stream-hub.js';
 import type { MediaRequest, MediaResponder } from '../protocols/http/media-server.js';
 import { isHazeError } from '../util/errors.js';
-import { viewerToken } from '../access/viewer-access.js';
+import { tokenInPlaylists, viewerToken } from '../access/viewer-access.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { getFeed, type FormatWriter } from './feed.js';
 import { playAttached } from './http-connections.js';
@@ -38,11 +38,11 @@ export function startViewer(hub: StreamHub, format: OutputFormat, query: Selecto
 }
 
 /**
- * The session id of a viewer (reference §7.1, Appendix C.9: sha256 hex of what identifies the
- * session under the default `sessionViewerMode`: stream, client address and token).
+ * The session id of a viewer (reference §7.1: under the default `sessionViewerMode` 14, the
+ * sha256 hex of stream, client address and token; stats/session-id.ts).
  */
-export function sessionId(stream: string, peer: string, token: string): string {
-  return createHash('sha256').update(`${stream}\n${peer}\n${token}`).digest('hex');
+export function sessionId(stream: string, peer: string, token: string, connector = ''): string {
+  return sessionIdOf('viewer', stream, peer, token, connector);
 }
 
 /** A request's session token: the one the access step decided (a JWT play name), else its `tkn`/`jwt` variable, cookie or Bearer token. */
@@ -52,7 +52,8 @@ export function requestToken(req: MediaRequest): string {
 
 /** The query that carries a request's token into the URLs its playlists list (`tkn=` or `jwt=`). */
 export function tokenQuery(req: MediaRequest): string | undefined {
-  for (const key of ['tkn', 'jwt']) {
+  if (!tokenInPlaylists()) return undefined;
+  for (const key of ['tkn', 'sid', 'sessId', 'jwt']) {
     const v = req.query.get(key);
     if (v) return `${key}=${encodeURIComponent(v)}`;
   }

@@ -136,6 +136,7 @@ export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerS
         const offShutdown = hubs.onShutdown(name, (reason) => conn.close(reason));
         const publisher = new FlvPublisher(hub);
         const input = stats.inputStarted(name, 'RTMP', req.peer);
+        const tracked = access?.play?.track({ kind: 'input', stream: name, host: req.peer, token: '', connector: 'INPUT:RTMP', requestUrl: fullUrl(req), bytes: () => ({ down: 0, up: input.bytesIn }) });
         log.info(`RTMP publish of ${name} from ${req.peer} accepted${grant ? ` (${grant.via})` : ''}`);
         return {
           media: (typeId, timestampMs, body) => {
@@ -146,6 +147,7 @@ export function rtmpHandler(hubs: HubManager, config: ConfigView, stats: WorkerS
             log.info(`RTMP publish of ${name} from ${req.peer} ended: ${reason}`);
             offShutdown();
             input.end();
+            tracked?.end();
             end(reason, reason === RTMP_UNPUBLISHED);
           },
         };

@@ -16,10 +16,10 @@ import type { Logger } from '../util/log.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { applyVariables } from '../pushes/variables.js';
 import type { ViewerAdmission } from '../outputs/access-route.js';
-import type { ConnBytes, ConnInfo, PlayAccess, PlayConnection } from '../outputs/play-access.js';
-import { sessionId } from '../outputs/play.js';
+import type { ConnInfo, PlayAccess, PlayConnection } from '../outputs/play-access.js';
 import type { ConfigView } from './config-view.js';
-import type { SessionConnection, SessionSummary, ViewerSessions } from './viewer-sessions.js';
+import type { SessionSummary } from './viewer-sessions.js';
+import type { ConnectionTracker, TrackedConnection, TrackSpec } from '../stats/tracker.js';
 
 /** Fallbacks followed at most (a fallback_stream of a fallback_stream ...; loops end here). */
 const MAX_FALLBACK_HOPS = 4;
@@ -49,7 +49,8 @@ export interface ViewerAccessDeps {
   streams: PlayableStreams;
   /** USER_NEW (ViewerGate.admit). */
   admit(v: ViewerAdmission): Promise<boolean>;
-  sessions: ViewerSessions;
+  /** The statistics (worker/session-stats.ts). */
+  tracker: ConnectionTracker;
   /** The custom variables' values. */
   variables(): Readonly<Record<string, string>>;
   log: Logger;
@@ -87,7 +88,6 @@ export function fireUserEnd(triggers: TriggerDispatcher, s: SessionSummary): voi
 
 class ViewerConnection implements PlayConnection {
   private readonly plays = new Map<string, Promise<boolean>>();
-  private session: SessionConnection | undefined;
   private closed = false;
 
   constructor(
@@ -95,25 +95,21 @@ class ViewerConnection implements PlayConnection {
     private readonly info: ConnInfo,
   ) {}
 
-  play(stream: string, token: string, bytes: () => ConnBytes): Promise<boolean> {
+  play(stream: string): Promise<boolean> {
     let p = this.plays.get(stream);
     if (!p) {
       if (this.plays.size >= MAX_PLAYS_PER_CONNECTION) this.plays.delete(this.plays.keys().next().value!);
-      p = this.attach(stream, token, bytes);
+      p = this.attach(stream);
       this.plays.set(stream, p);
     }
     return p;
   }
 
-  private async attach(stream: string, token: string, bytes: () => ConnBytes): Promise<boolean> {
-    const { triggers, sessions } = this.access.deps;
+  private async attach(stream: string): Promise<boolean> {
+    const { triggers } = this.access.deps;
     if (triggers.hasHandlers('CONN_PLAY', stream)) {
       const r = await triggers.fire('CONN_PLAY', stream, connPayload({ ...this.info, stream }));
       if (!r.allowed) return false;
-    }
-    // the session counts this connection from its attach on (one session per connection)
-    if (!this.closed && !this.session && triggers.hasHandlers('USER_END', stream)) {
-      this.session = sessions.connect({ sessionId: sessionId(stream, this.info.host, token), stream, host: this.info.host, token, connector: this.info.connector }, bytes);
     }
     return true;
   }
@@ -121,7 +117,6 @@ class ViewerConnection implements PlayConnection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.session?.end();
     const { triggers } = this.access.deps;
     if (triggers.hasHandlers('CONN_CLOSE', this.info.stream)) void triggers.fire('CONN_CLOSE', this.info.stream, connPayload(this.info));
   }
@@ -149,7 +144,6 @@ export class ViewerAccess implements PlayAccess {
       t.hasHandlers('CONN_OPEN', stream) ||
       t.hasHandlers('CONN_PLAY', stream) ||
       t.hasHandlers('CONN_CLOSE', stream) ||
-      t.hasHandlers('USER_END', stream) ||
       t.hasHandlers('DEFAULT_STREAM', stream) ||
       this.fallbackOf(stream) !== '' ||
       this.defaultStream() !== ''
@@ -174,6 +168,10 @@ export class ViewerAccess implements PlayAccess {
 
   admit(v: ViewerAdmission): Promise<boolean> {
     return this.deps.admit(v);
+  }
+
+  track(spec: TrackSpec): TrackedConnection {
+    return this.deps.tracker.open(spec);
   }
 
   async isFile(stream: string): Promise<boolean> {

@@ -15,12 +15,16 @@
 // otherwise it adds them up, removes the folder and reports the session's end. Each session has
 // its own timers (no scan of all sessions); the sessions one worker tracks are capped. A
 // non-owner whose owner died takes the session over (a rename of the owner file decides who).
-// Issue 6 builds the session statistics on these records.
+// The same records carry the statistics (issue 6): each worker reports its share of every
+// session it tracks to the controller (report()), which adds the shares up; inputs and outputs
+// are sessions too (their ids carry MistServer's I/O prefix).
 
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/log.js';
 import { isAlive } from '../util/run-dir.js';
+import { isSessionId, type SessionKind } from '../stats/session-id.js';
+import type { ReportedShare } from '../stats/session-table.js';
 
 /** A session ends this long after its last connection (MistServer's STATS_DELAY). */
 export const SESSION_END_MS = 15_000;
@@ -46,6 +50,18 @@ export interface SessionIdentity {
   host: string;
   token: string;
   connector: string;
+  /** Viewer unless said (inputs and outputs are sessions too). */
+  kind?: SessionKind;
+  /** The URL the first connection asked for. */
+  requestUrl?: string;
+  /** Tags the session starts with (`UA:` the user agent). */
+  tags?: readonly string[];
+}
+
+/** Where a connection is in its media (ms) and its packet counters, for the statistics. */
+export interface ConnectionProgress {
+  positionMs?: number;
+  packets?: { sent: number; lost: number; retrans: number };
 }
 
 /** Bytes a connection has carried so far (from its start): to the viewer and from it. */
@@ -62,6 +78,12 @@ export interface SessionConnection {
 /** A finished session, as USER_END reports it. */
 export interface SessionSummary {
   sessionId: string;
+  kind: SessionKind;
+  /** The client address of the session's first connection. */
+  host: string;
+  /** When its first connection opened and its last one closed (unix ms). */
+  startMs: number;
+  endMs: number;
   /** The stream the session was opened for (the stream its triggers match). */
   stream: string;
   token: string;
@@ -86,6 +108,7 @@ interface Share {
   connectorMs: Record<string, number>;
   streamMs: Record<string, number>;
   intervals: [number, number][];
+  tags?: string[];
 }
 
 interface OpenConnection {
@@ -94,6 +117,7 @@ interface OpenConnection {
   stream: string;
   startMs: number;
   bytes: () => ConnectionBytes;
+  progress: (() => ConnectionProgress) | undefined;
 }
 
 class LocalSession {
@@ -105,6 +129,9 @@ class LocalSession {
   readonly hostMs = new Map<string, number>();
   readonly connectorMs = new Map<string, number>();
   readonly streamMs = new Map<string, number>();
+  readonly tags: Set<string>;
+  readonly firstMs: number;
+  packets: [number, number, number] = [0, 0, 0];
   intervals: [number, number][] = [];
   activeSinceMs = -1;
   lastActiveMs: number;
@@ -122,6 +149,18 @@ class LocalSession {
     nowMs: number,
   ) {
     this.lastActiveMs = nowMs;
+    this.firstMs = nowMs;
+    this.tags = new Set(id.tags ?? []);
+  }
+
+  /** Forgets what the previous session with this id carried here (it ended meanwhile). */
+  reset(): void {
+    this.bytesDown = this.bytesUp = 0;
+    this.hostMs.clear();
+    this.connectorMs.clear();
+    this.streamMs.clear();
+    this.intervals = [];
+    this.packets = [0, 0, 0];
   }
 }
 
@@ -208,8 +247,8 @@ export class ViewerSessions {
   }
 
   /** A connection of a viewer session opened; `bytes` is read when it ends and when the share is written. */
-  connect(id: SessionIdentity, bytes: () => ConnectionBytes): SessionConnection {
-    if (this.closed || !/^[0-9a-f]{64}$/.test(id.sessionId)) return NO_CONNECTION;
+  connect(id: SessionIdentity, bytes: () => ConnectionBytes, progress?: () => ConnectionProgress): SessionConnection {
+    if (this.closed || !isSessionId(id.sessionId)) return NO_CONNECTION;
     const now = Date.now();
     let s = this.sessions.get(id.sessionId);
     if (s?.ending) {
@@ -231,7 +270,8 @@ export class ViewerSessions {
       clearTimeout(session.idleTimer);
       session.idleTimer = undefined;
     }
-    const conn: OpenConnection = { host: id.host, connector: id.connector, stream: id.stream, startMs: now, bytes };
+    for (const t of id.tags ?? []) if (session.tags.size < MAX_KEYS) session.tags.add(t);
+    const conn: OpenConnection = { host: id.host, connector: id.connector, stream: id.stream, startMs: now, bytes, progress };
     if (session.conns.size === 0) session.activeSinceMs = now;
     session.conns.add(conn);
     session.lastActiveMs = now;
@@ -244,6 +284,57 @@ export class ViewerSessions {
         this.disconnect(session, conn);
       },
     };
+  }
+
+  /** Adds a tag to a session this worker tracks (tag_sessid); false when it tracks none by that id. */
+  tag(sessionId: string, tag: string): boolean {
+    const s = this.sessions.get(sessionId);
+    if (!s || s.tags.size >= MAX_KEYS) return false;
+    s.tags.add(tag);
+    this.changed(s);
+    return true;
+  }
+
+  /** The sessions this worker tracks with a tag, or of a stream. */
+  sessionIds(match: (id: SessionIdentity, tags: ReadonlySet<string>) => boolean): string[] {
+    return [...this.sessions.values()].filter((s) => match(s.id, s.tags)).map((s) => s.id.sessionId);
+  }
+
+  /**
+   * This worker's share of each session it tracks that had a connection open since `sinceMs`
+   * (every session with 0). `withDisk`: an owner adds the shares the other workers wrote to the
+   * session's folder (a restarted controller learns the parts of idle contributors that way).
+   */
+  async report(sinceMs: number, withDisk: boolean): Promise<ReportedShare[]> {
+    const now = Date.now();
+    const out: ReportedShare[] = [];
+    for (const s of this.sessions.values()) {
+      if (s.conns.size === 0 && s.lastActiveMs < sinceMs) continue;
+      const share = this.share(s, now);
+      let position: number | undefined;
+      const packets: [number, number, number] = [...s.packets];
+      const connectors: string[] = [];
+      for (const c of s.conns) {
+        const p = c.progress?.();
+        if (p?.positionMs !== undefined) position = Math.max(position ?? 0, p.positionMs);
+        if (p?.packets) {
+          packets[0] += p.packets.sent;
+          packets[1] += p.packets.lost;
+          packets[2] += p.packets.retrans;
+        }
+        if (!connectors.includes(c.connector)) connectors.push(c.connector);
+      }
+      for (const k of s.connectorMs.keys()) if (!connectors.includes(k)) connectors.push(k);
+      const base = { id: s.id.sessionId, kind: s.id.kind ?? 'viewer', stream: s.id.stream, host: s.id.host, token: s.id.token, requestUrl: s.id.requestUrl ?? '' } as const;
+      out.push({ ...base, owner: s.owner === true, open: s.conns.size, connectors, firstMs: s.firstMs, lastActiveMs: share.lastActiveMs, activeMs: unionMs([share.intervals]), down: share.bytesDown, up: share.bytesUp, positionMs: position, packets, tags: [...s.tags] });
+      if (withDisk && s.owner === true) {
+        for (const o of await this.otherShares(s)) {
+          const x = o.share;
+          out.push({ ...base, owner: false, open: 0, connectors: Object.keys(x.connectorMs ?? {}), firstMs: x.intervals[0]?.[0] ?? s.firstMs, lastActiveMs: x.lastActiveMs, activeMs: unionMs([x.intervals]), down: x.bytesDown, up: x.bytesUp, positionMs: undefined, packets: [0, 0, 0], tags: x.tags ?? [], worker: o.worker });
+        }
+      }
+    }
+    return out;
   }
 
   /** Stops the timers (the worker is stopping); sessions are not reported. */
@@ -328,6 +419,12 @@ export class ViewerSessions {
     const b = conn.bytes();
     s.bytesDown += b.down;
     s.bytesUp += b.up;
+    const p = conn.progress?.().packets;
+    if (p) {
+      s.packets[0] += p.sent;
+      s.packets[1] += p.lost;
+      s.packets[2] += p.retrans;
+    }
     const ms = now - conn.startMs;
     addMs(s.hostMs, conn.host, ms);
     addMs(s.connectorMs, conn.connector, ms);
@@ -367,6 +464,7 @@ export class ViewerSessions {
       connectorMs: Object.fromEntries(connectorMs),
       streamMs: Object.fromEntries(streamMs),
       intervals,
+      tags: [...s.tags],
     };
   }
 
@@ -411,6 +509,7 @@ export class ViewerSessions {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && this.sessions.get(s.id.sessionId) === s) {
         // the owner ended the session meanwhile: what happens now is a new session
         s.owner = undefined;
+        s.reset();
         await this.claim(s, false);
       }
     }
@@ -479,11 +578,11 @@ export class ViewerSessions {
   }
 
   /** The other workers' shares of a session this worker owns. */
-  private async otherShares(s: LocalSession): Promise<{ share: Share; mtimeMs: number }[]> {
+  private async otherShares(s: LocalSession): Promise<{ share: Share; mtimeMs: number; worker: number }[]> {
     const dir = this.dirOf(s);
     const names = (await fsp.readdir(dir).catch(() => [] as string[])).filter((n) => /^w\d+\.json$/.test(n) && n !== this.shareName);
-    const shares = await Promise.all(names.map((n) => this.readShare(path.join(dir, n))));
-    return shares.filter((x): x is { share: Share; mtimeMs: number } => x !== undefined);
+    const shares = await Promise.all(names.map(async (n) => ({ read: await this.readShare(path.join(dir, n)), worker: Number(n.slice(1, -5)) })));
+    return shares.flatMap((x) => (x.read ? [{ ...x.read, worker: x.worker }] : []));
   }
 
   /** The owner has been idle for the end delay: ends the session unless another worker saw it lately. */
@@ -514,8 +613,15 @@ export class ViewerSessions {
       for (const x of shares) for (const [k, v] of Object.entries(pick(x) ?? {})) if (typeof v === 'number') out.set(k, (out.get(k) ?? 0) + v);
       return new Map([...out.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([k, v]) => [k, Math.round(v / 1000)]));
     };
+    const tags = new Set<string>();
+    for (const x of shares) for (const t of x.tags ?? []) if (typeof t === 'string') tags.add(t);
+    const starts = shares.flatMap((x) => x.intervals.map((i) => i[0]));
     const summary: SessionSummary = {
       sessionId: s.id.sessionId,
+      kind: s.id.kind ?? 'viewer',
+      host: s.id.host,
+      startMs: Math.min(s.firstMs, ...starts),
+      endMs: lastSeen,
       stream: s.id.stream,
       token: s.id.token,
       durationS: Math.round(unionMs(shares.map((x) => x.intervals)) / 1000),
@@ -524,7 +630,7 @@ export class ViewerSessions {
       hostSeconds: sum((x) => x.hostMs),
       connectorSeconds: sum((x) => x.connectorMs),
       streamSeconds: sum((x) => x.streamMs),
-      tags: [],
+      tags: [...tags],
     };
     s.ending = fsp.rm(this.dirOf(s), { recursive: true, force: true }).catch(() => {});
     await s.ending;

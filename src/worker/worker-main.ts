@@ -20,7 +20,10 @@ import { playerRoute } from '../outputs/player-route.js';
 import { vodRoute } from '../outputs/vod/vod-route.js';
 import { accessRoute } from '../outputs/access-route.js';
 import { ViewerGate, workerTriggers } from './worker-triggers.js';
-import { fireUserEnd, ViewerAccess } from './viewer-access.js';
+import { ViewerAccess } from './viewer-access.js';
+import { SessionStats } from './session-stats.js';
+import { setSessionModes } from '../stats/session-id.js';
+import { setTokenMode } from '../access/viewer-access.js';
 import { ViewerSessions } from './viewer-sessions.js';
 import { startPlay } from '../outputs/play-access.js';
 import { registerSessionControl, SessionDirectory } from './session-control.js';
@@ -79,6 +82,14 @@ export async function runWorker(index: number): Promise<void> {
   const wlog = log.child({ worker: index });
 
   const config = new ConfigView(paths.effectiveConfig);
+  // session ids follow the config's session modes (stats/session-id.ts)
+  const applyModes = (): void => {
+    const c = config.get().config ?? {};
+    setSessionModes({ viewer: c['sessionViewerMode'], input: c['sessionInputMode'], output: c['sessionOutputMode'], unspecified: c['sessionUnspecifiedMode'], streamInfo: c['sessionStreamInfoMode'] });
+    setTokenMode(c['tknMode']);
+  };
+  applyModes();
+  config.on('change', applyModes);
   config.watch();
   const socketPath = workerSocketPath(paths, index);
   const registry = new StreamRegistry(paths.streams, { pid: process.pid, worker: index, socket: socketPath });
@@ -139,19 +150,22 @@ export async function runWorker(index: number): Promise<void> {
   controlServer.on('error', (err) => wlog.error(`control socket: ${err.message}`));
   controlServer.listen(socketPath);
 
-  const pushes = new WorkerPushes({ worker: index, hubs, config, triggers, variables: variableValues(config, variablesFile(paths)), onOutput: (stream) => stats.outputStarted(stream), log: wlog.child({ proc: 'push' }) });
+  const pushes = new WorkerPushes({ worker: index, hubs, config, triggers, variables: variableValues(config, variablesFile(paths)), onOutput: (stream) => stats.outputStarted(stream), tracker: { open: (spec) => sessionStats.open(spec) }, log: wlog.child({ proc: 'push' }) });
   pushes.register(control);
 
   const vod = new VodStreams((name) => config.stream(name)?.source, library, streamSourceResolver(triggers));
   // viewer access: PLAY_REWRITE, CONN_*, fallbacks, viewer sessions (USER_END)
-  const viewerSessions = new ViewerSessions({ dir: path.join(paths.run, 'viewer-sessions'), worker: index, log: wlog, onEnd: (s) => fireUserEnd(triggers, s) });
+  // statistics: every connection's session (USER_END and the access log when it ends)
+  const viewerSessions = new ViewerSessions({ dir: path.join(paths.run, 'viewer-sessions'), worker: index, log: wlog, onEnd: (s) => sessionStats.ended(s) });
+  const sessionStats = new SessionStats({ worker: index, sessions: viewerSessions, triggers, config, log: wlog, onOpen: (spec) => (spec.kind === 'viewer' ? stats.viewerConnection(spec.stream, () => spec.bytes().down) : undefined) });
+  sessionStats.register(control);
   void viewerSessions.removeLeftovers();
   const viewers = new ViewerAccess({
     triggers,
     config,
     streams: { isConfigured: (n) => hubs.isConfigured(n), hasSource: (n) => hubs.hasSource(n), liveHub: (n) => hubs.hubs.get(n)?.hub, endedHub: (n) => hubs.endedHub(n), isVod: (n) => vod.isVod(n), openVod: (n) => vod.open(n) },
     admit: (v) => gate.admit(v),
-    sessions: viewerSessions,
+    tracker: sessionStats,
     variables: variableValues(config, variablesFile(paths)),
     log: wlog,
   });
@@ -191,7 +205,10 @@ export async function runWorker(index: number): Promise<void> {
         if (!(await hubs.allowLoad(stream))) throw new HazeError('HAZE_ERR_REFUSED', `push of ${stream} refused by STREAM_LOAD`);
         const pub = hubs.startPublish(stream);
         const offShutdown = hubs.onShutdown(stream, () => socket.destroy());
+        const base = { down: socket.bytesWritten, up: socket.bytesRead };
+        const tracked = sessionStats.open({ kind: 'input', stream, host: peer, token: '', connector: 'INPUT:DTSC', bytes: () => ({ down: socket.bytesWritten - base.down, up: socket.bytesRead - base.up }) });
         const end = (reason: string, clean: boolean): void => {
+          tracked.end();
           offShutdown();
           pub.end(reason, clean);
         };

@@ -13,6 +13,7 @@ import type { TriggerDispatcher } from '../triggers/dispatch.js';
 import type { TriggerPayload } from '../triggers/trigger-map.js';
 import { errorText, HazeError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import type { ConnectionTracker } from '../stats/tracker.js';
 import type { ConfigView } from './config-view.js';
 import type { HubManager } from './hub-manager.js';
 import type { WorkerControl } from './worker-control.js';
@@ -52,7 +53,16 @@ export interface WorkerPushesOptions {
   variables: () => Readonly<Record<string, string>>;
   /** A push of `stream` started (STREAM_END's total outputs). */
   onOutput?: (stream: string) => void;
+  /** The statistics: each push is an output session (`OUTPUT:RTMP`, `OUTPUT:FILE` ...). */
+  tracker?: ConnectionTracker;
   log: Logger;
+}
+
+/** An output session's host and connector: the target's host and scheme (a recording: this machine, FILE). */
+function outputSession(target: string): { host: string; connector: string } {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(?:[^@/]*@)?(\[[^\]]*\]|[^:/?#]*)/i.exec(target);
+  if (!m || m[1]!.toLowerCase() === 'file') return { host: '127.0.0.1', connector: 'OUTPUT:FILE' };
+  return { host: m[2]!.replace(/^\[|\]$/g, ''), connector: `OUTPUT:${m[1]!.toUpperCase()}` };
 }
 
 export class WorkerPushes {
@@ -148,8 +158,10 @@ export class WorkerPushes {
     const runner = startPush({ hub, target, stream: p.stream, variables: this.opts.variables() });
     p.runner = runner;
     this.opts.onOutput?.(p.stream);
+    const tracked = this.opts.tracker?.open({ ...outputSession(target), kind: 'output', stream: p.stream, token: '', requestUrl: target, bytes: () => ({ down: runner.status().bytes, up: 0 }), progress: () => ({ positionMs: Math.max(0, runner.status().lastMs) }) });
     log.info(`push ${p.id}: ${p.stream} to ${target}${target !== p.target ? ` (PUSH_OUT_START rewrote ${p.target})` : ''}${p.ruleId ? ` (auto-push ${p.ruleId})` : ''}`);
     const end = await runner.done;
+    tracked?.end();
     this.pushes.delete(p.id);
     this.ended(p, runner, end);
   }

@@ -1,5 +1,8 @@
-// What a worker counts per stream for `active_streams` and the controller: viewers and
-// inputs by connector, bytes in and out. The controller gathers it over the control socket.
+// What a worker counts per stream for `active_streams`, STREAM_END and the controller: viewers
+// and inputs, bytes in and out. Viewer bytes and views come from every connection the
+// statistics track (viewerConnection: HTTP requests of any output, RTMP and DTSC plays), so
+// STREAM_END agrees with the sessions' figures; the playing viewers are also kept for session
+// control. The controller gathers it over the control socket.
 
 import type { Viewer } from '../outputs/viewer.js';
 
@@ -10,6 +13,8 @@ export interface InputHandle {
 
 interface StreamCounters {
   viewers: Set<Viewer>;
+  /** Viewer connections the statistics track (their bytes until they close). */
+  viewerConns: Set<() => number>;
   inputs: Set<InputHandle>;
   bytesOutClosed: number;
   bytesInClosed: number;
@@ -68,25 +73,39 @@ export class WorkerStats {
     this.ended.delete(stream);
     let c = this.streams.get(stream);
     if (!c) {
-      this.streams.set(stream, (c = { viewers: new Set(), inputs: new Set(), bytesOutClosed: 0, bytesInClosed: 0, views: 0, inputsTotal: 0, outputsTotal: 0, viewerMsClosed: 0 }));
+      this.streams.set(stream, (c = { viewers: new Set(), viewerConns: new Set(), inputs: new Set(), bytesOutClosed: 0, bytesInClosed: 0, views: 0, inputsTotal: 0, outputsTotal: 0, viewerMsClosed: 0 }));
       this.lifecycle?.active(stream);
     }
     return c;
   }
 
+  /** A playing viewer (progressive HTTP, RTMP): counted now, and ended by session control. */
   viewerStarted(stream: string, connector: string, peer: string, viewer: Viewer, session?: string): void {
     const c = this.counters(stream);
     c.viewers.add(viewer);
-    c.views++;
-    const startedAt = Date.now();
     this.live.set(viewer, { stream, connector, peer, session: session ?? this.sessionOf?.(stream, connector, peer), close: (reason) => viewer.close(reason) });
     viewer.onClose(() => {
       this.live.delete(viewer);
       c.viewers.delete(viewer);
-      c.bytesOutClosed += viewer.bytesOut;
-      c.viewerMsClosed += Date.now() - startedAt;
       this.dropIfIdle(stream, c);
     });
+  }
+
+  /** A viewer connection the statistics track opened: its bytes to the viewer and time count; the result ends it. */
+  viewerConnection(stream: string, bytesDown: () => number): () => void {
+    const c = this.counters(stream);
+    c.viewerConns.add(bytesDown);
+    c.views++;
+    const startedAt = Date.now();
+    let open = true;
+    return () => {
+      if (!open) return;
+      open = false;
+      c.viewerConns.delete(bytesDown);
+      c.bytesOutClosed += bytesDown();
+      c.viewerMsClosed += Date.now() - startedAt;
+      this.dropIfIdle(stream, c);
+    };
   }
 
   inputStarted(stream: string, _connector: string, _peer: string): InputHandle {
@@ -121,7 +140,7 @@ export class WorkerStats {
   }
 
   private dropIfIdle(stream: string, c: StreamCounters): void {
-    if (c.viewers.size === 0 && c.inputs.size === 0 && this.ended.has(stream)) {
+    if (c.viewers.size === 0 && c.viewerConns.size === 0 && c.inputs.size === 0 && this.ended.has(stream)) {
       this.streams.delete(stream);
       this.ended.delete(stream);
       this.lifecycle?.gone(stream, { downbytes: c.bytesOutClosed, upbytes: c.bytesInClosed, viewers: c.views, inputs: c.inputsTotal, outputs: c.outputsTotal, viewerSeconds: Math.round(c.viewerMsClosed / 1000) });
@@ -132,7 +151,7 @@ export class WorkerStats {
     const c = this.streams.get(stream);
     if (!c) return { viewers: 0, inputs: 0, views: 0, downbytes: 0, upbytes: 0 };
     let down = c.bytesOutClosed;
-    for (const v of c.viewers) down += v.bytesOut;
+    for (const bytes of c.viewerConns) down += bytes();
     let up = c.bytesInClosed;
     for (const i of c.inputs) up += i.bytesIn;
     return { viewers: c.viewers.size, inputs: c.inputs.size, views: c.views, downbytes: down, upbytes: up };

@@ -8,6 +8,7 @@
 // forgets decisions (invalidate_sessions) and re-runs USER_NEW for live sessions; a viewer with
 // a valid JWT token skips USER_NEW.
 
+import { countTrigger } from '../stats/trigger-figures.js';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -34,6 +35,7 @@ export function workerTriggers(config: ConfigView, log: Logger): TriggerDispatch
     config: () => compileTriggers(config.get().config?.['triggers']),
     identity: () => ({ iid: setting('iid'), serverid: setting('serverid') }),
     logger: log,
+    stat: countTrigger,
   });
 }
 

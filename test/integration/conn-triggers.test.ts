@@ -299,7 +299,8 @@ describe('connection triggers, play rewrites, fallbacks and USER_END', { timeout
     assert.equal(pids.size, 2, 'the requests reached both workers');
     const endedAt = Date.now();
     const sessionStart = since;
-    const end = await waitSince('USER_END', since, () => true, 40_000);
+    // (viewers of earlier tests are sessions too: theirs end meanwhile)
+    const end = await waitSince('USER_END', since, (t) => t.lines[0] === token, 40_000);
     const afterS = (end.atMs - endedAt) / 1000;
     assert.ok(afterS >= 13 && afterS <= 25, `USER_END ${afterS.toFixed(1)} s after the last request`);
     const [tkn, streams, connectors, hosts, durationS, bytesUp, bytesDown, tags, hostSeconds, connectorSeconds, streamSeconds, sessionId] = end.lines;

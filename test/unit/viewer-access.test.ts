@@ -2,6 +2,7 @@
 // chains with variables, loops that end, defaultStream for names that are not configured, and
 // streams that play as they are (online, between two publishers, a file that opens).
 
+import { NO_TRACKING } from '../../src/stats/tracker.js';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,7 +11,6 @@ import { tmpDir } from '../helpers.js';
 import { log } from '../../src/util/log.js';
 import { ConfigView } from '../../src/worker/config-view.js';
 import { ViewerAccess, type PlayableStreams } from '../../src/worker/viewer-access.js';
-import { ViewerSessions } from '../../src/worker/viewer-sessions.js';
 import { workerTriggers } from '../../src/worker/worker-triggers.js';
 
 const dir = tmpDir('haze-va-');
@@ -35,7 +35,7 @@ function accessWith(config: Record<string, unknown>, state: { online?: string[];
     config: view,
     streams,
     admit: async () => true,
-    sessions: new ViewerSessions({ dir: path.join(dir, 'sessions'), worker: 0, log, onEnd: () => {} }),
+    tracker: NO_TRACKING,
     variables: () => ({ suffix: 'vod' }),
     log,
   });

@@ -46,7 +46,7 @@ export interface SampleRef {
 
 export interface Mp4Index {
   tracks: Track[];
-  /** All tracks' samples, sorted by decode time, then track id, then file order. */
+  /** All tracks' samples, sorted by decode time, then file order (then track id). */
   samples: SampleRef[];
   durationMs: number;
   /** ftyp major brand ('' without ftyp). */
@@ -594,7 +594,11 @@ export async function openMp4(src: ByteSource, options: OpenMp4Options = {}): Pr
     tracks.push(track);
   }
   if (samples.length === 0 && movieTimescale > 0) durationMs = Math.floor((movieDuration * 1000) / movieTimescale);
-  samples.sort((a, b) => a.timeMs - b.timeMs || a.trackId - b.trackId);
+  // Equal decode times go in file order: a reader resuming at a sample's position (VoD seeking
+  // by bpos) then gets every sample of that time stored after it. ffmpeg stores an AAC track's
+  // priming frame before the first video frame, both at 0 ms: ordered by track id, the video
+  // frame came first and was lost to a read resuming at the audio key.
+  samples.sort((a, b) => a.timeMs - b.timeMs || a.pos - b.pos || a.trackId - b.trackId);
   return { tracks, samples, durationMs, brand, fragmented: moofs.length > 0, warnings: ctx.warnings };
 }
 

@@ -1,6 +1,6 @@
 // MP4 / MOV / M4A / M4V file source (ISO/IEC 14496-12, through src/containers/mp4/demux.ts):
 // the moov (and any moofs) are indexed once per source, then samples are read in index order
-// (decode time, then track id, then file order: what readFilePackets gives). bpos is a sample's
+// (decode time, then file order, then track id: what readFilePackets gives). bpos is a sample's
 // file offset; readFrom(bpos) continues the index from the first sample stored there. Edit
 // lists are not applied (as MistServer reads MP4). Samples are read in runs: one read covers
 // a sample and the following samples stored next to it (up to READ_BYTES), and the packets'

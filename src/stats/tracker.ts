@@ -1,0 +1,36 @@
+// What a protocol tells the statistics about a connection (reference §7.1: stream, client,
+// token, connector, request URL, bytes, media position, packets). The worker's SessionStats
+// merges connections into sessions; protocols only open and end their connections.
+
+import type { SessionKind } from './session-id.js';
+
+export interface ConnectionCounters {
+  /** Bytes to the client and from it since the connection opened. */
+  bytes(): { down: number; up: number };
+  /** Media position (ms) and packet counters, where the protocol knows them. */
+  progress?(): { positionMs?: number; packets?: { sent: number; lost: number; retrans: number } };
+}
+
+export interface TrackSpec extends ConnectionCounters {
+  kind: SessionKind;
+  stream: string;
+  host: string;
+  token: string;
+  /** MistServer's connector name (HLS, FLV, RTMP, INPUT:RTMP, OUTPUT:RTMP ...). */
+  connector: string;
+  requestUrl?: string;
+  userAgent?: string;
+}
+
+export interface TrackedConnection {
+  readonly sessionId: string;
+  /** The connection closed (idempotent). */
+  end(): void;
+}
+
+export interface ConnectionTracker {
+  open(spec: TrackSpec): TrackedConnection;
+}
+
+/** A tracker that tracks nothing (tools and tests that serve without statistics). */
+export const NO_TRACKING: ConnectionTracker = { open: () => ({ sessionId: '', end: () => {} }) };
