@@ -8,7 +8,9 @@
 #   npm run bench -- latency      latency behind the live edge in headless Chromium (~4 min)
 #   npm run bench -- vod          conversion throughput on ~1 GB vs ffmpeg, VoD time to first
 #                                 byte, memory of 200 VoD viewers (~5 min)
-# Other settings: see the head of bench/fanout.ts, bench/churn.ts and bench/hls.ts.
+#   npm run bench -- stats        cost of the statistics with 1,000 sessions: controller CPU and
+#                                 memory per session, workers' memory, API latency (~2 min)
+# Other settings: see the head of bench/fanout.ts, bench/churn.ts, bench/hls.ts and bench/stats.ts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -26,12 +28,12 @@ if [ ! -f dist/bench/fanout.js ] || [ -n "$(find src bench -name '*.ts' -newer d
   mkdir -p bench/.cache
   npx tsc -p tsconfig.json >"$ROOT/bench/.cache/tsc.log" 2>&1 || echo "bench: tsc reported errors (see bench/.cache/tsc.log), continuing with what it emitted"
 fi
-for f in dist/bench/vod.js dist/bench/fanout.js dist/bench/churn.js dist/bench/hls.js dist/bench/latency.js dist/bench/lib/publisher.js dist/bench/lib/loadgen.js dist/bench/lib/hls-loadgen.js; do
+for f in dist/bench/stats.js dist/bench/vod.js dist/bench/fanout.js dist/bench/churn.js dist/bench/hls.js dist/bench/latency.js dist/bench/lib/publisher.js dist/bench/lib/loadgen.js dist/bench/lib/hls-loadgen.js; do
   [ -f "$f" ] || { echo "bench: $f missing after build" >&2; exit 1; }
 done
 
 # Peers. nginx with the RTMP module from Debian.
-if [ "$MODE" != vod ] && { [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || ! command -v nginx >/dev/null; }; then
+if [ "$MODE" != vod ] && [ "$MODE" != stats ] && { [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || ! command -v nginx >/dev/null; }; then
   echo "bench: installing nginx-light and libnginx-mod-rtmp"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
@@ -39,7 +41,7 @@ if [ "$MODE" != vod ] && { [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] ||
 fi
 # node-media-server from npm into bench/.peers (not committed), current major version 4 (the HLS
 # mode does not use it).
-if [ "$MODE" != hls ] && [ "$MODE" != latency ] && [ "$MODE" != vod ] && [ ! -f bench/.peers/node_modules/node-media-server/bin/app.js ]; then
+if [ "$MODE" != hls ] && [ "$MODE" != latency ] && [ "$MODE" != vod ] && [ "$MODE" != stats ] && [ ! -f bench/.peers/node_modules/node-media-server/bin/app.js ]; then
   echo "bench: installing node-media-server@4 into bench/.peers"
   mkdir -p bench/.peers
   [ -f bench/.peers/package.json ] || echo '{ "name": "haze-bench-peers", "private": true }' >bench/.peers/package.json
@@ -52,6 +54,7 @@ case "$MODE" in
   hls) exec node dist/bench/hls.js ;;
   latency) bash scripts/install-test-deps.sh; exec node dist/bench/latency.js ;;
   vod) exec node dist/bench/vod.js ;;
+  stats) exec node dist/bench/stats.js ;;
   fanout|"") node dist/bench/fanout.js ;;
-  *) echo "bench: unknown mode '$MODE' (fanout, churn, hls, latency or vod)" >&2; exit 2 ;;
+  *) echo "bench: unknown mode '$MODE' (fanout, churn, hls, latency, vod or stats)" >&2; exit 2 ;;
 esac

@@ -159,10 +159,14 @@ export class StatsCollector {
     const since = state ? Math.max(1, state.lastAskMs - OVERLAP_MS) : 0;
     const ack = this.durableAcks.get(worker);
     // log lines after the last one taken from the same process (all it keeps at first)
+    let timer: NodeJS.Timeout | undefined;
     const answer = await Promise.race([
       this.opts.workers.ask(worker, { op: 'stats', since, ack: ack?.seq ?? 0, ackStartedMs: ack?.startedMs ?? 0, logsAfter: state?.logSeq ?? 0, logStartedMs: state?.startedMs ?? 0 }),
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ASK_TIMEOUT_MS).unref()),
-    ]).catch(() => undefined);
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ASK_TIMEOUT_MS))),
+    ])
+      .catch(() => undefined)
+      // (a pending timer would keep the answer, a whole report, alive until it fires)
+      .finally(() => clearTimeout(timer));
     if (!isAnswer(answer)) return undefined;
     // a restarted worker (a new process) reports everything anew
     if (state && state.startedMs !== answer.startedMs && since !== 0) {

@@ -33,7 +33,6 @@ export interface ReportedShare {
   stream: string;
   host: string;
   token: string;
-  requestUrl: string;
   /** The reporting worker owns the session (ends it, writes its access log line). */
   owner: boolean;
   /** Connections open there now, and the connectors of the share (open ones first). */
@@ -79,7 +78,7 @@ interface Share {
   packets: [number, number, number];
 }
 
-export interface LiveSession extends Pick<ReportedShare, 'id' | 'kind' | 'stream' | 'host' | 'token' | 'requestUrl'> {
+export interface LiveSession extends Pick<ReportedShare, 'id' | 'kind' | 'stream' | 'host' | 'token'> {
   connectors: string[];
   tags: Set<string>;
   firstMs: number;
@@ -194,7 +193,6 @@ export class SessionTable {
           stream: r.stream,
           host: r.host,
           token: r.token,
-          requestUrl: r.requestUrl,
           connectors: [],
           tags: new Set(),
           firstMs: num(r.firstMs) || nowMs,

@@ -92,7 +92,7 @@ export class SessionStats implements ConnectionTracker {
     const sessionId = sessionIdOf(spec.kind, spec.stream, spec.host, spec.token, spec.connector);
     const tags = spec.userAgent ? [`UA:${spec.userAgent.slice(0, MAX_UA_CHARS)}`] : [];
     const conn = this.opts.sessions.connect(
-      { sessionId, stream: spec.stream, host: spec.host, token: spec.token, connector: spec.connector, kind: spec.kind, requestUrl: spec.requestUrl ?? '', tags },
+      { sessionId, stream: spec.stream, host: spec.host, token: spec.token, connector: spec.connector, kind: spec.kind, tags },
       () => spec.bytes(),
       spec.progress ? () => spec.progress!() : undefined,
     );

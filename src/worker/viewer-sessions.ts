@@ -52,8 +52,6 @@ export interface SessionIdentity {
   connector: string;
   /** Viewer unless said (inputs and outputs are sessions too). */
   kind?: SessionKind;
-  /** The URL the first connection asked for. */
-  requestUrl?: string;
   /** Tags the session starts with (`UA:` the user agent). */
   tags?: readonly string[];
 }
@@ -310,11 +308,18 @@ export class ViewerSessions {
     const out: ReportedShare[] = [];
     for (const s of this.sessions.values()) {
       if (s.conns.size === 0 && s.lastActiveMs < sinceMs) continue;
-      const share = this.share(s, now);
+      // (what share() writes, without its per-key maps: this runs for every session each second)
+      let down = s.bytesDown;
+      let up = s.bytesUp;
+      let activeMs = s.activeSinceMs >= 0 ? now - s.activeSinceMs : 0;
+      for (const [from, to] of s.intervals) activeMs += to - from;
       let position: number | undefined;
       const packets: [number, number, number] = [...s.packets];
       const connectors: string[] = [];
       for (const c of s.conns) {
+        const b = c.bytes();
+        down += b.down;
+        up += b.up;
         const p = c.progress?.();
         if (p?.positionMs !== undefined) position = Math.max(position ?? 0, p.positionMs);
         if (p?.packets) {
@@ -325,8 +330,8 @@ export class ViewerSessions {
         if (!connectors.includes(c.connector)) connectors.push(c.connector);
       }
       for (const k of s.connectorMs.keys()) if (!connectors.includes(k)) connectors.push(k);
-      const base = { id: s.id.sessionId, kind: s.id.kind ?? 'viewer', stream: s.id.stream, host: s.id.host, token: s.id.token, requestUrl: s.id.requestUrl ?? '' } as const;
-      out.push({ ...base, owner: s.owner === true, open: s.conns.size, connectors, firstMs: s.firstMs, lastActiveMs: share.lastActiveMs, activeMs: unionMs([share.intervals]), down: share.bytesDown, up: share.bytesUp, positionMs: position, packets, tags: [...s.tags] });
+      const base = { id: s.id.sessionId, kind: s.id.kind ?? 'viewer', stream: s.id.stream, host: s.id.host, token: s.id.token } as const;
+      out.push({ ...base, owner: s.owner === true, open: s.conns.size, connectors, firstMs: s.firstMs, lastActiveMs: s.conns.size > 0 ? now : s.lastActiveMs, activeMs, down, up, positionMs: position, packets, tags: [...s.tags] });
       if (withDisk && s.owner === true) {
         for (const o of await this.otherShares(s)) {
           const x = o.share;
