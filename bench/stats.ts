@@ -23,10 +23,10 @@
 //   BENCH_STATS_PERIOD_MS=5000  request period      BENCH_HAZE_WORKERS=2     Haze's --workers ('default': its own)
 //   BENCH_STATS_PARTS=e2e,inproc                    BENCH_REPORT=path        (bench/results/stats.md)
 
-import { execFileSync, fork, spawnSync } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,7 @@ import { machineInfo, TreeCpuMeter } from './lib/proc.js';
 import { startServer } from './lib/servers.js';
 import type { Endpoint, RunningServer } from './lib/servers.js';
 import { fmt, percentile } from './lib/stats.js';
+import { encodeOnce } from './lib/source.js';
 import { PublisherHandle, sleep, waitFor } from './lib/step.js';
 import { SessionTable } from '../src/stats/session-table.js';
 import type { ReportedShare } from '../src/stats/session-table.js';
@@ -424,17 +425,7 @@ function ensureLowSource(): string {
     '-c:a', 'aac', '-b:a', '32k', '-ac', '1',
     '-f', 'flv',
   ];
-  const key = createHash('sha1').update(args.join(' ')).digest('hex').slice(0, 10);
-  const dir = join(benchRoot, '.cache');
-  const file = join(dir, `source-stats-180p15-${key}.flv`);
-  if (existsSync(file) && statSync(file).size > 100_000) return file;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${file}.part`;
-  process.stderr.write(`bench: encoding source ${file} (once)\n`);
-  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args, tmp], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`ffmpeg failed to make the source (exit ${r.status ?? r.signal})`);
-  renameSync(tmp, file);
-  return file;
+  return encodeOnce('source-stats-180p15', args, 100_000);
 }
 
 // ---- end to end ------------------------------------------------------------------------------

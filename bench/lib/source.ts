@@ -25,10 +25,15 @@ export const SOURCE_ARGS: readonly string[] = [
  */
 export function ensureSource(gopFrames = 60): string {
   const args = SOURCE_ARGS.map((a, i) => (SOURCE_ARGS[i - 1] === '-g' || SOURCE_ARGS[i - 1] === '-keyint_min' ? String(gopFrames) : a));
+  return encodeOnce('source-720p30-2mbps', args, 1_000_000);
+}
+
+/** `bench/.cache/LABEL-KEY.flv` made by ffmpeg with `args` (the key hashes them) unless it is there. */
+export function encodeOnce(label: string, args: readonly string[], minBytes: number): string {
   const key = createHash('sha1').update(args.join(' ')).digest('hex').slice(0, 10);
   const dir = join(benchRoot, '.cache');
-  const file = join(dir, `source-720p30-2mbps-${key}.flv`);
-  if (existsSync(file) && statSync(file).size > 1_000_000) return file;
+  const file = join(dir, `${label}-${key}.flv`);
+  if (existsSync(file) && statSync(file).size > minBytes) return file;
   mkdirSync(dir, { recursive: true });
   const tmp = `${file}.part`;
   process.stderr.write(`bench: encoding source ${file} (once)\n`);

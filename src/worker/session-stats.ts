@@ -28,7 +28,6 @@ const MAX_LOG_LINES = 100;
 /** A log line of this worker: [sequence, unix s, kind, message, stream]. */
 export type WorkerLogLine = [number, number, string, string, string];
 
-
 /** The answer of the `stats` operation. */
 export interface StatsReport {
   worker: number;
@@ -42,7 +41,8 @@ export interface StatsReport {
   logs: WorkerLogLine[];
 }
 
-export function finishedSession(s: SessionSummary): FinishedSession {
+/** What the access log and the controller keep of a finished session. */
+function finishedSession(s: SessionSummary): FinishedSession {
   return {
     sessionId: s.sessionId,
     stream: s.stream,

@@ -109,4 +109,27 @@ describe('session table', () => {
     assert.deepEqual(c.clients.data, [[ID, 4000, 'HLS', '10.0.0.1']]);
     store.close();
   });
+
+  it('tags: tag_sessid, tag_stream, untag_stream, stream_tags, stop_tag', async () => {
+    const t = new SessionTable();
+    t.ingestShares(0, [share()], Date.now());
+    const store = ConfigStore.open(path.join(tmpDir('haze-tags-'), 'config.json'));
+    const host: ApiHost = { config: store, instanceId: 'x', streamStats: async () => ({}), logs: () => [], stats: t };
+    const ctx = { peer: '127.0.0.1', headers: {}, auth: createAuthState() };
+    const call = (req: Record<string, unknown>): Promise<Record<string, any>> => handleApiCommand({ minimal: true, ...req }, ctx, host);
+    let r = await call({ tag_sessid: { [ID]: ['vip', 'paid'] }, tag_stream: { s: 'event', other: ['a', 'b'] } });
+    assert.equal(r['error'], undefined, JSON.stringify(r));
+    assert.deepEqual([...t.live.get(ID)!.tags].sort(), ['paid', 'vip']);
+    r = await call({ untag_stream: { other: 'a' }, stream_tags: true });
+    assert.deepEqual(r['stream_tags'], { s: ['event'], other: ['b'] });
+    r = await call({ tag_sessid: { ['b'.repeat(64)]: 'x', 'not-an-id': 'y' }, tag_stream: { s: '' } });
+    assert.match(String(r['error']), /no session b{64}/);
+    assert.match(String(r['error']), /not-an-id is not a session id/);
+    assert.match(String(r['error']), /tag_stream: a tag must be a non-empty string/);
+    // one session carries vip; the stream's tag finds it as well
+    assert.deepEqual((await call({ stop_tag: 'vip' }))['stop_tag'], { sessions: 1 });
+    assert.deepEqual((await call({ stop_tag: 'event' }))['stop_tag'], { sessions: 1 });
+    assert.deepEqual((await call({ stop_tag: 'nothing' }))['stop_tag'], { sessions: 0 });
+    store.close();
+  });
 });
