@@ -143,7 +143,7 @@ export function accessRoute(access: PlayAccess, keyring?: JwtKeyring): MediaRout
         stream = next;
       }
     }
-    const session = sessionId(stream, req.peer, token);
+    const session = sessionId(stream, req.peer, token, media.connector);
     const tokenValid = jwtName !== undefined || (keyring !== undefined && viewerTokenValid(token, stream, keyring, req.peer));
     const allowed = await access.admit({ stream, host: req.peer, token, connector: media.connector, requestUrl, sessionId: session, ...(tokenValid ? { tokenValid } : {}) });
     if (!allowed) {

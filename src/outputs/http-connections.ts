@@ -5,7 +5,9 @@
 // the same: the first media request of a TCP connection for a stream and connector opens the
 // connection, later ones on it only add bytes, a request for another stream or connector closes
 // it and opens the next, and the socket's close ends it. A progressive response owns its socket,
-// so there one request is one connection. The connection's bytes are its socket's counters.
+// so there one request is one connection. The statistics count the socket the same way
+// (track()), whatever is configured: its bytes are the socket's counters from the first request
+// or from the switch to another stream or connector.
 
 import type { Socket } from 'node:net';
 import type { MediaRequest } from '../protocols/http/media-server.js';
@@ -20,8 +22,6 @@ export class HttpConnection {
   /** `stream\nconnector` the open connection serves ('' when none). */
   private key = '';
   private conn: PlayConnection | undefined;
-  private baseDown = 0;
-  private baseUp = 0;
   /** Serialises the requests of one socket (HTTP pipelining) while a connection opens. */
   private queue: Promise<unknown> = Promise.resolve();
   /** PLAY_REWRITE answers (undefined stored as null: refused). */
@@ -59,12 +59,6 @@ export class HttpConnection {
       conn.close();
       return;
     }
-    // the socket's first connection counts from its start (its request included); a later one
-    // from the switch (the request that switched is counted to the one before)
-    if (this.key !== '') {
-      this.baseDown = this.socket.bytesWritten;
-      this.baseUp = this.socket.bytesRead;
-    }
     this.key = `${stream}\n${connector}`;
     this.conn = conn;
   }
@@ -85,9 +79,6 @@ export class HttpConnection {
     if (this.closed) this.tracked.end();
     return this.tracked.sessionId;
   }
-
-  /** The bytes of the open connection so far. */
-  readonly bytes = (): ConnBytes => ({ down: this.socket.bytesWritten - this.baseDown, up: this.socket.bytesRead - this.baseUp });
 
   get isClosed(): boolean {
     return this.closed;
