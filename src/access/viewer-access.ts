@@ -22,7 +22,8 @@ function cookie(header: string | undefined, name: string): string | undefined {
 
 /**
  * `tknMode` (reference §6.5, default 15): 1 the URL's `tkn`/`sid`/`sessId`/`jwt`, 2 the `tkn`/`jwt`
- * cookies (a Bearer token always counts), 4 playlists carry the token into the URLs they list.
+ * cookies (a Bearer token always counts), 4 playlists carry the token into the URLs they list,
+ * 8 responses set the `tkn` cookie for 10 minutes.
  * A worker sets it from its config.
  */
 let tokenMode = 15;
@@ -34,6 +35,11 @@ export function setTokenMode(mode: unknown): void {
 /** Whether playlists append the viewer's token to the URLs they list (tknMode bit 4). */
 export function tokenInPlaylists(): boolean {
   return (tokenMode & 4) !== 0;
+}
+
+/** The `Set-Cookie` value that keeps a viewer's token for its next requests (tknMode bit 8), if any. */
+export function tokenCookie(token: string): string | undefined {
+  return tokenMode & 8 && token ? `tkn=${encodeURIComponent(token)}; Max-Age=600; Path=/` : undefined;
 }
 
 /** The session token a request carries: `tkn`, `jwt` (URL), `tkn`, `jwt` (cookie), then a Bearer token; '' when none. */

@@ -13,7 +13,7 @@
 import type { MediaRequest, MediaResponder, MediaRoute } from '../protocols/http/media-server.js';
 import type { Logger } from '../util/log.js';
 import type { JwtKeyring } from '../access/keyring.js';
-import { playNameGrant, viewerToken, viewerTokenValid } from '../access/viewer-access.js';
+import { playNameGrant, tokenCookie, viewerToken, viewerTokenValid } from '../access/viewer-access.js';
 import { sanitizeStreamName } from '../util/stream-name.js';
 import { FORMAT_BY_EXTENSION } from './formats.js';
 import { httpConnectionOf, playAttached, requestUrlOf, setRequestConnection, setRequestTracking } from './http-connections.js';
@@ -132,6 +132,8 @@ export function accessRoute(access: PlayAccess, keyring?: JwtKeyring): MediaRout
     if (!asked) return false;
     const token = jwtName ? media.rawName : keyring ? viewerToken(req.query, req.headers) : (req.query.get('tkn') ?? '');
     req.token = token;
+    const cookie = jwtName ? undefined : tokenCookie(token);
+    if (cookie) res.header('Set-Cookie', cookie);
     let stream = asked;
     if (access.concerns(asked)) {
       const next = await connect(req, res, access, { stream: asked, host: req.peer, connector: media.connector, requestUrl }, token, log);

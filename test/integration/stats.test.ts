@@ -146,6 +146,28 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
     }
   });
 
+  it('tknMode: tokens in playlist URLs (bit 4) and the tkn cookie (bit 8) follow the setting', async () => {
+    const variantOf = async (): Promise<{ line: string; cookie: string | null }> => {
+      const res = await fetch(`http://127.0.0.1:${haze.ports.http}/hls/thirty/index.m3u8?tkn=cookie1`);
+      return { line: (await res.text()).split('\n').find((l) => l && !l.startsWith('#'))!, cookie: res.headers.get('set-cookie') };
+    };
+    let v = await variantOf();
+    assert.match(v.line, /[?&]tkn=cookie1/);
+    assert.match(v.cookie ?? '', /^tkn=cookie1; Max-Age=600/);
+    assert.equal((await haze.api({ config: { tknMode: 3 } }))['error'], undefined);
+    await sleep(700);
+    v = await variantOf();
+    assert.doesNotMatch(v.line, /tkn=/);
+    assert.equal(v.cookie, null);
+    // a cookie alone identifies the viewer when bit 2 is set
+    const byCookie = await fetch(`http://127.0.0.1:${haze.ports.http}/hls/thirty/index.m3u8`, { headers: { cookie: 'tkn=cookie1' } });
+    const byQuery = await fetch(`http://127.0.0.1:${haze.ports.http}/hls/thirty/index.m3u8?tkn=cookie1`);
+    assert.equal(byCookie.headers.get('x-haze-session'), byQuery.headers.get('x-haze-session'));
+    await Promise.all([byCookie.text(), byQuery.text()]);
+    await haze.api({ config: { tknMode: 15 } });
+    await sleep(700);
+  });
+
   it('an RTMP and an HTTP-FLV viewer from one address with different tokens are two sessions; Prometheus agrees', async () => {
     const rtmp = spawn('ffmpeg', ['-v', 'error', '-i', `${haze.rtmpUrl('st')}?tkn=r1`, '-t', '30', '-c', 'copy', '-f', 'null', '-']);
     const flv = spawn('ffmpeg', ['-v', 'error', '-i', `http://127.0.0.1:${haze.ports.http}/st.flv?tkn=f1`, '-t', '30', '-c', 'copy', '-f', 'null', '-']);

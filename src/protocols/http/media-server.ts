@@ -36,6 +36,8 @@ export interface MediaResponder {
   body(status: number, headers: Record<string, string>, length?: number): MediaBody;
   /** The connection was closed by the client (or a stream ended). */
   onClose(fn: () => void): void;
+  /** A header the response will carry whatever answers it (Set-Cookie of the session token). */
+  header(name: string, value: string): void;
 }
 
 export interface MediaBody {
@@ -261,6 +263,10 @@ function makeResponder(req: http.IncomingMessage, res: http.ServerResponse, head
     onClose(fn) {
       if (closed) fn();
       else closers.push(fn);
+    },
+    header(name, value) {
+      // (merged by Node with the headers writeHead is given)
+      if (!res.headersSent) res.setHeader(name, value);
     },
   };
 }
