@@ -219,13 +219,14 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
       const text = fs.existsSync(headers(name)) ? fs.readFileSync(headers(name), 'utf8') : '';
       return /x-haze-session: *([0-9a-f]{64})/i.exec(text)?.[1] ?? '-';
     };
+    let pid1 = 0;
     const long = spawn('curl', ['-s', '-D', headers('long'), '-o', '/dev/null', `http://127.0.0.1:${haze.ports.http}/st.flv?tkn=long`]);
     const short = spawn('curl', ['-s', '-D', headers('short'), '-o', '/dev/null', `http://127.0.0.1:${relay.port}/st.flv?tkn=short`]);
     try {
       const before = await waitClients('st', (rs) => rs.filter((r) => (r['down'] as number) > 100_000 && [sessionOf('long'), sessionOf('short')].includes(r['sessid'] as string)).length === 2, 20_000);
       const longBefore = before.find((r) => r['sessid'] === sessionOf('long'))!;
       const shortId = sessionOf('short');
-      const pid1 = Number(fs.readFileSync(cont, 'utf8'));
+      pid1 = Number(fs.readFileSync(cont, 'utf8'));
       // the controller stops answering while the short session ends (15 s after its connection)
       process.kill(pid1, 'SIGSTOP');
       short.kill('SIGKILL');
@@ -259,6 +260,14 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
       // the workers' log lines reach the controller's log (the access log is a file here, so: the publisher's)
       assert.ok(messages.some((m) => m[0] === 'log' && String((m[1] as unknown[])[5]).startsWith('worker-')), 'worker log lines in the feed');
     } finally {
+      // a failed step must not leave the controller stopped (the server could not stop)
+      if (pid1) {
+        try {
+          process.kill(pid1, 'SIGCONT');
+        } catch {
+          // gone already
+        }
+      }
       long.kill('SIGKILL');
       short.kill('SIGKILL');
       relay.close();
