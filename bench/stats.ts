@@ -155,14 +155,12 @@ const median = (xs: readonly number[]): number => percentile(xs, 50);
 function workerReportText(w: number, n: number, nowMs: number, round: number): string {
   const shares: ReportedShare[] = [];
   for (let i = w; i < n; i += 2) {
-    const token = tokenOf(i);
     const host = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
     shares.push({
       id: createHash('sha256').update(`session-${i}`).digest('hex'),
       kind: 'viewer',
       stream: 'live',
       host,
-      token,
       owner: true,
       open: 1,
       connectors: ['HLS'],
@@ -743,7 +741,7 @@ async function main(): Promise<void> {
   if (inproc) {
     const t = inproc.table;
     out.push('## In process', '');
-    out.push(`\`node --expose-gc\`: a SessionTable fed ${inproc.sessions} synthetic shares (64-hex ids, IPv4 hosts, 40-char tokens, connectors ['HLS'], a 100-char UA tag) from two workers as JSON text, 5 rounds of parse + ingest + tick, then a full GC for the heap; the round time is the median of 20 more rounds. The worker side: ViewerSessions in a temp folder, one connection per session left open.`, '');
+    out.push(`\`node --expose-gc\`: a SessionTable fed ${inproc.sessions} synthetic shares (64-hex ids, IPv4 hosts, connectors ['HLS'], a 100-char UA tag) from two workers as JSON text, 5 rounds of parse + ingest + tick, then a full GC for the heap; the round time is the median of 20 more rounds. The worker side: ViewerSessions in a temp folder, one connection per session left open.`, '');
     out.push('| controller (SessionTable) | value |', '| --- | ---: |');
     out.push(`| heap per session | **${kb(t.bytesPerSession)}** (goal ${GOAL_BYTES} B: ratio ${fmt(t.bytesPerSession / GOAL_BYTES, 2)}) |`);
     out.push(`| one round for ${inproc.sessions} sessions (parse + ingest + tick, median of 20) | ${fmt(t.roundMs, 2)} ms = ${fmt(t.roundMs / 10, 2)}% of a core at one round a second |`);

@@ -7,6 +7,7 @@ import { isPlainObject } from './default-config.js';
 import { activeStreams, type ActiveStreamStats } from './api.js';
 import type { ApiCall, ApiCallContext } from './api-calls.js';
 import { HISTORY_S, type LiveSession, type SessionTable } from '../stats/session-table.js';
+import type { StreamFigures } from '../stats/snapshot.js';
 import { isSessionId } from '../stats/session-id.js';
 import { HazeError } from '../util/errors.js';
 
@@ -146,31 +147,39 @@ function queryCall(name: string, run: (q: unknown, c: ApiCallContext) => Record<
   };
 }
 
+/**
+ * A stream's `active_streams` fields with what its sessions say (counts now, sessions ever, bytes,
+ * view seconds, packets) over what its workers report; inputs are the larger count (a pull or a
+ * playlist feeds a stream without an input session).
+ */
+export function withSessions(live: Partial<ActiveStreamStats>, f: StreamFigures, tags: ReadonlySet<string> | undefined): Partial<ActiveStreamStats> {
+  const c = f.current;
+  return {
+    ...live,
+    viewers: c.viewers,
+    inputs: Math.max(live.inputs ?? 0, c.inputs),
+    outputs: c.outputs,
+    unspecified: c.unspecified,
+    clients: c.viewers + c.inputs + c.outputs + c.unspecified,
+    views: f.total.viewers,
+    viewseconds: f.viewSeconds,
+    upbytes: f.bytes.up,
+    downbytes: f.bytes.down,
+    packsent: f.packets.sent,
+    packloss: f.packets.lost,
+    packretrans: f.packets.retrans,
+    ...(tags ? { tags: [...tags] } : {}),
+  };
+}
+
 const statsStreams: ApiCall = {
   name: 'stats_streams',
   async run(arg, c) {
     const t = table(c);
-    const figures = t.streamFigures(Date.now());
-    const live = await c.host.streamStats();
-    const rows: Record<string, Partial<ActiveStreamStats>> = {};
-    for (const [name, f] of Object.entries(figures)) {
-      rows[name] = {
-        ...live[name],
-        viewers: f.current.viewers,
-        inputs: f.current.inputs,
-        outputs: f.current.outputs,
-        unspecified: f.current.unspecified,
-        clients: f.current.viewers + f.current.inputs + f.current.outputs + f.current.unspecified,
-        views: f.total.viewers,
-        viewseconds: f.viewSeconds,
-        upbytes: f.bytes.up,
-        downbytes: f.bytes.down,
-        packsent: f.packets.sent,
-        packloss: f.packets.lost,
-        packretrans: f.packets.retrans,
-        tags: [...(t.streamTags.get(name) ?? [])],
-      };
-    }
+    // the active streams come with their session figures already (host.streamStats); the others
+    // are known from their finished sessions only
+    const rows = await c.host.streamStats();
+    for (const [name, f] of Object.entries(t.streamFigures(Date.now()))) rows[name] ??= withSessions({ status: 'Offline' }, f, t.streamTags.get(name) ?? new Set());
     // MistServer's default for stats_streams: clients and lastms
     return { stats_streams: activeStreams(arg === true ? ['clients', 'lastms'] : arg, rows, c.errors, 'stats_streams') };
   },

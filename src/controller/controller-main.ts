@@ -23,6 +23,7 @@ import { dropCompletedRules } from './api-pushes.js';
 import { controllerTriggers, SystemTriggers } from './system-triggers.js';
 import { CONNECTORS, effectivePorts, type HazeConfig, type PortOverrides } from './default-config.js';
 import { StatsCollector, type StatsCollectorOptions } from './stats-collector.js';
+import { withSessions } from './api-stats.js';
 import { MachineSampler } from '../stats/machine.js';
 import type { LogEntry } from '../stats/snapshot.js';
 
@@ -73,19 +74,7 @@ function withSessionFigures(streams: Record<string, Partial<ActiveStreamStats>>,
     // a file stream is active while it has sessions; one known only from finished sessions is
     // listed by stats_streams, not here
     if (!streams[name] && now === 0) continue;
-    const cur = (streams[name] ??= { status: 'Online', tracks: 0, sourcepids: [] });
-    cur.viewers = f.current.viewers;
-    cur.inputs = Math.max(cur.inputs ?? 0, f.current.inputs);
-    cur.outputs = f.current.outputs;
-    cur.unspecified = f.current.unspecified;
-    cur.clients = f.current.viewers + f.current.inputs + f.current.outputs + f.current.unspecified;
-    cur.views = f.total.viewers;
-    cur.viewseconds = f.viewSeconds;
-    cur.upbytes = f.bytes.up;
-    cur.downbytes = f.bytes.down;
-    cur.packsent = f.packets.sent;
-    cur.packloss = f.packets.lost;
-    cur.packretrans = f.packets.retrans;
+    streams[name] = withSessions(streams[name] ?? { status: 'Online', tracks: 0, sourcepids: [] }, f, undefined);
   }
   for (const [name, cur] of Object.entries(streams)) cur.tags = [...(stats.table.streamTags.get(name) ?? [])];
   return streams;

@@ -115,7 +115,7 @@ export class StatsCollector {
       const now = Date.now();
       const workers = this.opts.workers.workers();
       const [answers, vitals, status] = await Promise.all([
-        Promise.all(workers.map((i) => this.ask(i, now))),
+        Promise.all(workers.map((i) => this.ask(i))),
         this.opts.vitals().catch(() => this.vitals),
         this.opts.streamStatus().catch(() => this.streamStatus),
       ]);
@@ -154,7 +154,7 @@ export class StatsCollector {
     }
   }
 
-  private async ask(worker: number, now: number): Promise<WorkerAnswer | undefined> {
+  private async ask(worker: number): Promise<WorkerAnswer | undefined> {
     const state = this.states.get(worker);
     const since = state ? Math.max(1, state.lastAskMs - OVERLAP_MS) : 0;
     const ack = this.durableAcks.get(worker);
@@ -171,7 +171,7 @@ export class StatsCollector {
     // a restarted worker (a new process) reports everything anew
     if (state && state.startedMs !== answer.startedMs && since !== 0) {
       this.states.delete(worker);
-      return this.ask(worker, now);
+      return this.ask(worker);
     }
     return { ...answer, worker };
   }

@@ -11,8 +11,8 @@
 
 import type { Socket } from 'node:net';
 import type { MediaRequest } from '../protocols/http/media-server.js';
-import type { ConnBytes, PlayConnection } from './play-access.js';
-import type { TrackedConnection } from '../stats/tracker.js';
+import type { PlayConnection } from './play-access.js';
+import type { ConnectionBytes, TrackedConnection } from '../stats/tracker.js';
 
 /** PLAY_REWRITE answers one connection keeps (a player asks for one or two names). */
 const MAX_REWRITES_PER_CONNECTION = 16;
@@ -67,7 +67,7 @@ export class HttpConnection {
    * Counts the socket to `stream` and `connector` in the statistics from now on (the first
    * request of the socket from its start); the session id it counts to.
    */
-  track(stream: string, connector: string, open: (bytes: () => ConnBytes) => TrackedConnection): string {
+  track(stream: string, connector: string, open: (bytes: () => ConnectionBytes) => TrackedConnection): string {
     const key = `${stream}\n${connector}`;
     if (this.tracked && this.trackKey === key) return this.tracked.sessionId;
     this.tracked?.end();

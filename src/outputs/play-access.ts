@@ -8,7 +8,7 @@
 import { HazeError } from '../util/errors.js';
 import type { ViewerAdmission } from './access-route.js';
 import { sessionId } from './play.js';
-import type { TrackedConnection, TrackSpec } from '../stats/tracker.js';
+import type { ConnectionBytes, TrackedConnection, TrackSpec } from '../stats/tracker.js';
 
 /** A viewer connection as the CONN_* and PLAY_REWRITE payloads describe it. */
 export interface ConnInfo {
@@ -17,12 +17,6 @@ export interface ConnInfo {
   /** MistServer's connector name (HLS, CMAF, FLV, MP4, RTMP, DTSC ...). */
   connector: string;
   requestUrl: string;
-}
-
-/** Bytes a connection carried since it opened: to the viewer and from it. */
-export interface ConnBytes {
-  down: number;
-  up: number;
 }
 
 export interface PlayConnection {
@@ -71,7 +65,7 @@ export async function startPlay<T>(
   token: string,
   attach: (stream: string) => Promise<T>,
   detach: (attached: T, reason: string) => void,
-  bytes: () => ConnBytes,
+  bytes: () => ConnectionBytes,
   /** Whether `token` is a JWT that allows playing the stream (USER_NEW is skipped then). */
   tokenValid: (stream: string) => boolean = () => false,
 ): Promise<StartedPlay<T>> {

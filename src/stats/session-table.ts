@@ -32,7 +32,6 @@ export interface ReportedShare {
   kind: SessionKind;
   stream: string;
   host: string;
-  token: string;
   /** The reporting worker owns the session (ends it, writes its access log line). */
   owner: boolean;
   /** Connections open there now, and the connectors of the share (open ones first). */
@@ -78,7 +77,7 @@ interface Share {
   packets: [number, number, number];
 }
 
-export interface LiveSession extends Pick<ReportedShare, 'id' | 'kind' | 'stream' | 'host' | 'token'> {
+export interface LiveSession extends Pick<ReportedShare, 'id' | 'kind' | 'stream' | 'host'> {
   connectors: string[];
   tags: Set<string>;
   firstMs: number;
@@ -192,7 +191,6 @@ export class SessionTable {
           kind: r.kind,
           stream: r.stream,
           host: r.host,
-          token: r.token,
           connectors: [],
           tags: new Set(),
           firstMs: num(r.firstMs) || nowMs,
@@ -403,7 +401,7 @@ export class SessionTable {
     return { current, total, bytes, viewSeconds, packets, outputs, streams };
   }
 
-  /** The history seconds from `start` to `end` (unix s) whose rows pass `keep`. */
+  /** The history seconds from `start` to `end` (unix s). */
   historyBetween(start: number, end: number): readonly HistorySecond[] {
     return this.history.filter((h) => h.t >= start && h.t <= end);
   }

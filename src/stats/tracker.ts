@@ -4,11 +4,21 @@
 
 import type { SessionKind } from './session-id.js';
 
+/** Bytes a connection carried since it opened: to the client and from it. */
+export interface ConnectionBytes {
+  down: number;
+  up: number;
+}
+
+/** Where a connection is in its media (ms) and its packet counters, where the protocol knows them. */
+export interface ConnectionProgress {
+  positionMs?: number;
+  packets?: { sent: number; lost: number; retrans: number };
+}
+
 export interface ConnectionCounters {
-  /** Bytes to the client and from it since the connection opened. */
-  bytes(): { down: number; up: number };
-  /** Media position (ms) and packet counters, where the protocol knows them. */
-  progress?(): { positionMs?: number; packets?: { sent: number; lost: number; retrans: number } };
+  bytes(): ConnectionBytes;
+  progress?(): ConnectionProgress;
 }
 
 export interface TrackSpec extends ConnectionCounters {

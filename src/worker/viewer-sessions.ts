@@ -25,6 +25,7 @@ import type { Logger } from '../util/log.js';
 import { isAlive } from '../util/run-dir.js';
 import { isSessionId, type SessionKind } from '../stats/session-id.js';
 import type { ReportedShare } from '../stats/session-table.js';
+import type { ConnectionBytes, ConnectionProgress } from '../stats/tracker.js';
 
 /** A session ends this long after its last connection (MistServer's STATS_DELAY). */
 export const SESSION_END_MS = 15_000;
@@ -54,18 +55,6 @@ export interface SessionIdentity {
   kind?: SessionKind;
   /** Tags the session starts with (`UA:` the user agent). */
   tags?: readonly string[];
-}
-
-/** Where a connection is in its media (ms) and its packet counters, for the statistics. */
-export interface ConnectionProgress {
-  positionMs?: number;
-  packets?: { sent: number; lost: number; retrans: number };
-}
-
-/** Bytes a connection has carried so far (from its start): to the viewer and from it. */
-export interface ConnectionBytes {
-  down: number;
-  up: number;
 }
 
 /** A connection's part in a session; end() is idempotent. */
@@ -330,7 +319,7 @@ export class ViewerSessions {
         if (!connectors.includes(c.connector)) connectors.push(c.connector);
       }
       for (const k of s.connectorMs.keys()) if (!connectors.includes(k)) connectors.push(k);
-      const base = { id: s.id.sessionId, kind: s.id.kind ?? 'viewer', stream: s.id.stream, host: s.id.host, token: s.id.token } as const;
+      const base = { id: s.id.sessionId, kind: s.id.kind ?? 'viewer', stream: s.id.stream, host: s.id.host } as const;
       out.push({ ...base, owner: s.owner === true, open: s.conns.size, connectors, firstMs: s.firstMs, lastActiveMs: s.conns.size > 0 ? now : s.lastActiveMs, activeMs, down, up, positionMs: position, packets, tags: [...s.tags] });
       if (withDisk && s.owner === true) {
         for (const o of await this.otherShares(s)) {

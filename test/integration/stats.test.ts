@@ -226,6 +226,8 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
       const before = await waitClients('st', (rs) => rs.filter((r) => (r['down'] as number) > 100_000 && [sessionOf('long'), sessionOf('short')].includes(r['sessid'] as string)).length === 2, 20_000);
       const longBefore = before.find((r) => r['sessid'] === sessionOf('long'))!;
       const shortId = sessionOf('short');
+      // a tag given to a session reaches its access log line (the worker that ends it has it)
+      assert.equal((await haze.api({ tag_sessid: { [shortId]: 'vip' } }))['error'], undefined);
       pid1 = Number(fs.readFileSync(cont, 'utf8'));
       // the controller stops answering while the short session ends (15 s after its connection)
       process.kill(pid1, 'SIGSTOP');
@@ -246,7 +248,7 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
       // the short session: counted in the stream's totals, and one access log line
       const lines = fs.readFileSync(accessLog, 'utf8').split('\n').filter((l) => l.includes(shortId));
       assert.equal(lines.length, 1, lines.join('\n'));
-      assert.match(lines[0]!, new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d, ${shortId}, st, FLV, 127\\.0\\.0\\.1, \\d+, \\d+, \\d+, UA:curl/`));
+      assert.match(lines[0]!, new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d, ${shortId}, st, FLV, 127\\.0\\.0\\.1, \\d+, \\d+, \\d+, UA:curl/\\S+ vip$`));
       const totals = (await haze.api({ stats_streams: { streams: ['st'], fields: ['downbytes', 'views'] } })) as { stats_streams: { data: Record<string, number[]> } };
       const [downbytes] = totals.stats_streams.data['st']!;
       assert.ok(downbytes! >= relay.down() + (longBefore['down'] as number), `stream total ${downbytes} ≥ ended ${relay.down()} + running ${longBefore['down']}`);
@@ -259,6 +261,14 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
       assert.deepEqual([stream, connectors, host, down], ['st', 'FLV', '127.0.0.1', relay.down()]);
       // the workers' log lines reach the controller's log (the access log is a file here, so: the publisher's)
       assert.ok(messages.some((m) => m[0] === 'log' && String((m[1] as unknown[])[5]).startsWith('worker-')), 'worker log lines in the feed');
+      // a stream tag selects in active_streams; stop_tag ends the viewers of a tagged stream
+      await haze.api({ tag_stream: { st: 'event' } });
+      const tagged = (await haze.api({ active_streams: { streams: ['#event'], fields: ['viewers'] } })) as { active_streams: { data: Record<string, number[]> } };
+      assert.deepEqual(Object.keys(tagged.active_streams.data), ['st']);
+      const stopped = (await haze.api({ stop_tag: 'event' })) as { stop_tag: { sessions: number } };
+      assert.ok(stopped.stop_tag.sessions >= 1, JSON.stringify(stopped));
+      const code = await Promise.race([exited(long), sleep(8000).then(() => 'still running')]);
+      assert.notEqual(code, 'still running', 'stop_tag ended the running curl viewer');
     } finally {
       // a failed step must not leave the controller stopped (the server could not stop)
       if (pid1) {

@@ -47,10 +47,18 @@ describe('access log', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('an unwritable path loses its lines with a warning, never throws', async () => {
-    const log = new AccessLog(() => '/nonexistent-dir/x/access.log', new Logger());
-    log.write(session());
+  it('an unwritable path loses its lines with a warning, never throws, and the log goes on once the path works', async () => {
+    const dir = tmpDir('haze-accs-');
+    let target = path.join(dir, 'missing', 'access.log');
+    const log = new AccessLog(() => target, new Logger());
+    log.write(session({ stream: 'lost' }));
     await log.flushed();
+    assert.equal(fs.existsSync(target), false);
+    target = path.join(dir, 'access.log');
+    log.write(session({ stream: 'kept' }));
+    await log.flushed();
+    assert.deepEqual(fs.readFileSync(target, 'utf8').split('\n').filter(Boolean).map((l) => l.split(', ')[2]), ['kept']);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -14,7 +14,7 @@ import path from 'node:path';
 const ID = 'a'.repeat(64);
 
 function share(over: Partial<ReportedShare> = {}): ReportedShare {
-  return { id: ID, kind: 'viewer', stream: 's', host: '10.0.0.1', token: 't', owner: true, open: 1, connectors: ['HLS'], firstMs: 1000, lastActiveMs: 5000, activeMs: 4000, down: 1000, up: 100, packets: [0, 0, 0], tags: [], ...over };
+  return { id: ID, kind: 'viewer', stream: 's', host: '10.0.0.1', owner: true, open: 1, connectors: ['HLS'], firstMs: 1000, lastActiveMs: 5000, activeMs: 4000, down: 1000, up: 100, packets: [0, 0, 0], tags: [], ...over };
 }
 
 function finish(over: Partial<ReportedFinish> = {}): ReportedFinish {

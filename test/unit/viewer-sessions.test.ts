@@ -11,7 +11,8 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { sleep, tmpDir } from '../helpers.js';
 import { log } from '../../src/util/log.js';
-import { unionMs, ViewerSessions, type ConnectionBytes, type SessionIdentity, type SessionSummary } from '../../src/worker/viewer-sessions.js';
+import { unionMs, ViewerSessions, type SessionIdentity, type SessionSummary } from '../../src/worker/viewer-sessions.js';
+import type { ConnectionBytes } from '../../src/stats/tracker.js';
 import { userEndPayload } from '../../src/worker/viewer-access.js';
 import { payloadText } from '../../src/triggers/trigger-map.js';
 
