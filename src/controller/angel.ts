@@ -6,8 +6,14 @@
 // The sockets are bound here but put into listening state by the children: the angel never
 // accepts a connection itself, and a socket stays open (connections wait in its backlog)
 // while a worker restarts, because the angel keeps its own copy.
+//
+// A UDP port (SRT, WebRTC media) cannot be shared by several readers: each datagram goes to
+// whichever reads first. It is bound here (so a bad port fails at start like a TCP one) and
+// handed to one worker, UDP_OWNER, which owns it; the angel drops its own copy once sent, and
+// binds the port again for the worker's successor when that worker dies.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -27,6 +33,11 @@ const MAIN_JS = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const RESTART_DELAYS_MS = [0, 1000, 2000, 4000, 8000, 10_000];
 const STABLE_AFTER_MS = 30_000;
 const STOP_TIMEOUT_MS = 4000;
+/** The worker that owns the UDP ports. */
+export const UDP_OWNER = 1;
+/** A UDP port freed by a dead owner may take a moment to be free again: attempts, ms apart. */
+const UDP_REBIND_ATTEMPTS = 20;
+const UDP_REBIND_PAUSE_MS = 100;
 
 type RawHandle = object;
 interface NetInternals {
@@ -53,6 +64,33 @@ async function bindTcp(host: string, port: number): Promise<RawHandle> {
   const handle = (net as unknown as NetInternals)._createServerHandle(host, port, family);
   if (typeof handle === 'number') throw new HazeError('HAZE_ERR_INVALID_ARG', `cannot bind ${host}:${port}: ${getSystemErrorName(handle)}`);
   return handle;
+}
+
+/** Binds a UDP socket (dual-stack on `::`, or IPv4 only where the host has no IPv6). */
+function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+  const attempt = (type: 'udp4' | 'udp6', address: string): Promise<dgram.Socket> =>
+    new Promise((resolve, reject) => {
+      const s = dgram.createSocket(type === 'udp6' ? { type, ipv6Only: false } : { type });
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        s.close();
+        reject(new HazeError('HAZE_ERR_INVALID_ARG', `cannot bind UDP ${address}:${port}: ${err.code ?? err.message}`));
+      });
+      s.bind(port, address, () => resolve(s));
+    });
+  if (host !== '::') return attempt(net.isIP(host) === 6 ? 'udp6' : 'udp4', host);
+  return attempt('udp6', '::').catch(() => attempt('udp4', '0.0.0.0'));
+}
+
+/** Binds a UDP port again for a new owner, waiting for the old owner's copy to go. */
+async function rebindUdp(host: string, port: number): Promise<dgram.Socket> {
+  for (let i = 1; ; i++) {
+    try {
+      return await bindUdp(host, port);
+    } catch (err) {
+      if (i >= UDP_REBIND_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, UDP_REBIND_PAUSE_MS));
+    }
+  }
 }
 
 interface ChildSlot {
@@ -84,6 +122,21 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
 
   const sockets = await bindAll(config, opts);
   if (!sockets.has('controller')) throw new HazeError('HAZE_ERR_INVALID_ARG', 'the API port could not be bound');
+  const udp = await bindAllUdp(config, opts);
+  /** Hands a UDP port to its owning worker; the angel's copy is closed once it is sent. */
+  const handUdp = async (child: ChildProcess, connector: string, u: UdpPort): Promise<void> => {
+    try {
+      const socket = u.socket ?? (await rebindUdp(u.host, u.port));
+      u.socket = undefined;
+      if (!child.connected) {
+        socket.close();
+        return;
+      }
+      child.send({ type: 'listen', connector, port: u.port } satisfies AngelMessage, socket, () => socket.close());
+    } catch (err) {
+      log.error(`${connector}: ${(err as Error).message}; UDP port ${u.port} is not served until the worker restarts`);
+    }
+  };
 
   const slots: ChildSlot[] = [{ role: 'controller', index: 0, child: undefined, restarts: 0, startedAt: 0, timer: undefined }];
   for (let i = 1; i <= opts.workers; i++) slots.push({ role: 'worker', index: i, child: undefined, restarts: 0, startedAt: 0, timer: undefined });
@@ -103,6 +156,7 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
       const s = sockets.get(connector)!;
       child.send({ type: 'listen', connector, port: s.port } satisfies AngelMessage, s.handle as never);
     }
+    if (slot.role === 'worker' && slot.index === UDP_OWNER) for (const [connector, u] of udp) void handUdp(child, connector, u);
     child.send({ type: 'start' } satisfies AngelMessage);
     child.on('error', (err) => log.error(`${slot.role} ${slot.index}: ${err.message}`));
     child.on('exit', (code, signal) => {
@@ -158,6 +212,33 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
 interface BoundSocket {
   handle: RawHandle;
   port: number;
+}
+
+/** A UDP connector's port; `socket` is the bound socket not yet handed to its owner. */
+interface UdpPort {
+  host: string;
+  port: number;
+  socket: dgram.Socket | undefined;
+}
+
+/** Binds every built UDP connector (first bind here, so a flag port that fails is fatal). */
+async function bindAllUdp(config: HazeConfig, opts: ServeOptions): Promise<Map<string, UdpPort>> {
+  const out = new Map<string, UdpPort>();
+  for (const p of config.config.protocols) {
+    const info = CONNECTORS[p.connector];
+    if (!info?.built || info.transport !== 'udp' || out.has(p.connector)) continue;
+    const flagPort = info.flag ? opts.ports[info.flag] : undefined;
+    const port = flagPort ?? p.port ?? info.defaultPort;
+    if (port === undefined) continue;
+    const host = typeof p.interface === 'string' && p.interface ? p.interface : '::';
+    try {
+      out.set(p.connector, { host, port, socket: await bindUdp(host, port) });
+    } catch (err) {
+      if (flagPort !== undefined) throw err;
+      log.warn(`${p.connector}: ${(err as Error).message}; ${p.connector} stays off`);
+    }
+  }
+  return out;
 }
 
 /** Binds the API and every built TCP connector; a flag port that fails is fatal, a default one a warning. */

@@ -3,6 +3,7 @@
 // and answers the controller on its control socket. It keeps serving when the angel or the
 // controller dies; a fault on one connection ends only that connection.
 
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
@@ -38,6 +39,7 @@ import { ensureRunDirs, pidFile, runPaths, variablesFile, workerSocketPath } fro
 import { ConfigView } from './config-view.js';
 import { HubManager, type InputStarter } from './hub-manager.js';
 import { playPlaylist } from '../inputs/playlist.js';
+import { pullKindFor, type PullKind } from '../inputs/pull/pull-input.js';
 import { rtmpHandler } from './rtmp-handler.js';
 import { StreamTriggers } from './stream-triggers.js';
 import { StreamRegistry } from './stream-registry.js';
@@ -102,9 +104,17 @@ export async function runWorker(index: number): Promise<void> {
   const keyring = new JwtKeyring(() => config.get()['jwks'], wlog);
   const pushAccess = new PushAccess({ streamKeys: () => config.get()['streamkeys'], keyring, isConfigured: (name) => config.stream(name) !== undefined });
   const library = new VodLibrary(wlog);
+  // the inputs a worker runs for a stream's first viewer: playlists and pulled sources; each
+  // protocol adds its pull kind to `pulls` (inputs/pull/pull-input.ts)
+  const pulls: PullKind[] = [];
+  const isPlaylist = (source: string): boolean => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source);
   const startInput: InputStarter = {
-    accepts: (source) => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source),
-    start: (_name, source, hub, ctl) => playPlaylist(path.resolve(source), hub, library, wlog, (machine, human) => ctl.aborted(machine, human)),
+    accepts: (source) => isPlaylist(source) || pullKindFor(pulls, source) !== undefined,
+    start: (name, source, hub, ctl) => {
+      if (isPlaylist(source)) return playPlaylist(path.resolve(source), hub, library, wlog, (machine, human) => ctl.aborted(machine, human));
+      const kind = pullKindFor(pulls, source)!;
+      return kind.start({ name, source, hub, tracker: sessionStats, log: wlog.child({ pull: kind.name }), aborted: (machine, human) => ctl.aborted(machine, human) });
+    },
   };
   const hubs = new HubManager(
     config,
@@ -223,8 +233,23 @@ export async function runWorker(index: number): Promise<void> {
   http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
   rtmp.on('error', (err) => wlog.error(`RTMP: ${err.message}`));
 
+  // UDP connectors (SRT, WebRTC media) come only to the worker that owns their port (the angel's
+  // UDP_OWNER), as a bound socket; each protocol registers what serves it here
+  const udpServers: Partial<Record<string, (socket: dgram.Socket, port: number) => void>> = {};
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type !== 'listen' || !handle) return;
+    if (handle instanceof dgram.Socket) {
+      const serve = udpServers[msg.connector];
+      if (!serve) {
+        wlog.info(`${msg.connector}: not served by this release`);
+        handle.close();
+        return;
+      }
+      handle.on('error', (err) => wlog.error(`${msg.connector}: ${err.message}`));
+      serve(handle, msg.port);
+      wlog.debug(`serving ${msg.connector} on UDP port ${msg.port}`);
+      return;
+    }
     const target = msg.connector === 'HTTP' ? http : msg.connector === 'RTMP' ? rtmp : msg.connector === 'DTSC' ? dtsc : undefined;
     if (!target) {
       wlog.info(`${msg.connector}: not served by this release`);

@@ -9,7 +9,8 @@ import { freePort, repoRoot, sleep, tmpDir } from '../helpers.js';
 
 export interface HazeInstance {
   data: string;
-  ports: { api: number; http: number; rtmp: number; dtsc?: number };
+  /** rtsp, srt (UDP) and webrtc (UDP media) always get free ports of their own, so no test binds a default port. */
+  ports: { api: number; http: number; rtmp: number; dtsc?: number; rtsp?: number; srt?: number; webrtc?: number };
   proc: ChildProcess;
   log(): string;
   rtmpUrl(name: string, app?: string): string;
@@ -39,12 +40,15 @@ export async function waitPort(port: number, timeoutMs = 15_000): Promise<void> 
 
 export async function startHaze(opts: { workers?: number; config?: Record<string, unknown>; data?: string; ports?: HazeInstance['ports'] } = {}): Promise<HazeInstance> {
   const data = opts.data ?? tmpDir('haze-it-');
-  const ports = opts.ports ?? { api: await freePort(), http: await freePort(), rtmp: await freePort(), dtsc: await freePort() };
+  const ports = { ...(opts.ports ?? { api: await freePort(), http: await freePort(), rtmp: await freePort(), dtsc: await freePort() }) };
+  ports.rtsp ??= await freePort();
+  ports.srt ??= await freePort();
+  ports.webrtc ??= await freePort();
   if (opts.config) fs.writeFileSync(path.join(data, 'config.json'), JSON.stringify(opts.config));
   let output = '';
   const proc = spawn(
     process.execPath,
-    [path.join(repoRoot, 'bin/haze'), 'serve', '--data', data, '--api', String(ports.api), '--http', String(ports.http), '--rtmp', String(ports.rtmp), ...(ports.dtsc ? ['--dtsc', String(ports.dtsc)] : []), '--workers', String(opts.workers ?? 2)],
+    [path.join(repoRoot, 'bin/haze'), 'serve', '--data', data, '--api', String(ports.api), '--http', String(ports.http), '--rtmp', String(ports.rtmp), ...(ports.dtsc ? ['--dtsc', String(ports.dtsc)] : []), '--rtsp', String(ports.rtsp), '--srt', String(ports.srt), '--webrtc', String(ports.webrtc), '--workers', String(opts.workers ?? 2)],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HAZE_LOG: process.env['HAZE_LOG'] ?? 'info' } },
   );
   proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
