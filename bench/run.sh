@@ -8,6 +8,9 @@
 #   npm run bench -- latency      latency behind the live edge in headless Chromium (~4 min)
 #   npm run bench -- vod          conversion throughput on ~1 GB vs ffmpeg, VoD time to first
 #                                 byte, memory of 200 VoD viewers (~5 min)
+#   npm run bench -- glass        glass-to-glass latency per protocol (SEI-stamped frames), Haze vs
+#                                 nginx-rtmp / an ffmpeg relay (~5 min)
+#   npm run bench -- webrtc-viewers   WHEP viewers per core of a 2 Mbit/s H.264 stream
 #   npm run bench -- stats        cost of the statistics with 1,000 sessions: controller CPU and
 #                                 memory per session, workers' memory, API latency (~2 min)
 # Other settings: see the head of bench/fanout.ts, bench/churn.ts, bench/hls.ts and bench/stats.ts.
@@ -28,7 +31,7 @@ if [ ! -f dist/bench/fanout.js ] || [ -n "$(find src bench -name '*.ts' -newer d
   mkdir -p bench/.cache
   npx tsc -p tsconfig.json >"$ROOT/bench/.cache/tsc.log" 2>&1 || echo "bench: tsc reported errors (see bench/.cache/tsc.log), continuing with what it emitted"
 fi
-for f in dist/bench/stats.js dist/bench/vod.js dist/bench/fanout.js dist/bench/churn.js dist/bench/hls.js dist/bench/latency.js dist/bench/lib/publisher.js dist/bench/lib/loadgen.js dist/bench/lib/hls-loadgen.js; do
+for f in dist/bench/stats.js dist/bench/vod.js dist/bench/fanout.js dist/bench/churn.js dist/bench/hls.js dist/bench/latency.js dist/bench/glass-latency.js dist/bench/webrtc-viewers.js dist/bench/lib/whep-loadgen.js dist/bench/lib/publisher.js dist/bench/lib/loadgen.js dist/bench/lib/hls-loadgen.js; do
   [ -f "$f" ] || { echo "bench: $f missing after build" >&2; exit 1; }
 done
 
@@ -41,7 +44,7 @@ if [ "$MODE" != vod ] && [ "$MODE" != stats ] && { [ ! -f /usr/lib/nginx/modules
 fi
 # node-media-server from npm into bench/.peers (not committed), current major version 4 (the HLS
 # mode does not use it).
-if [ "$MODE" != hls ] && [ "$MODE" != latency ] && [ "$MODE" != vod ] && [ "$MODE" != stats ] && [ ! -f bench/.peers/node_modules/node-media-server/bin/app.js ]; then
+if [ "$MODE" != hls ] && [ "$MODE" != latency ] && [ "$MODE" != glass ] && [ "$MODE" != webrtc-viewers ] && [ "$MODE" != vod ] && [ "$MODE" != stats ] && [ ! -f bench/.peers/node_modules/node-media-server/bin/app.js ]; then
   echo "bench: installing node-media-server@4 into bench/.peers"
   mkdir -p bench/.peers
   [ -f bench/.peers/package.json ] || echo '{ "name": "haze-bench-peers", "private": true }' >bench/.peers/package.json
@@ -53,8 +56,10 @@ case "$MODE" in
   churn) exec node dist/bench/churn.js ;;
   hls) exec node dist/bench/hls.js ;;
   latency) bash scripts/install-test-deps.sh; exec node dist/bench/latency.js ;;
+  glass) bash scripts/install-test-deps.sh; exec node dist/bench/glass-latency.js ;;
+  webrtc-viewers) bash scripts/install-test-deps.sh; exec node dist/bench/webrtc-viewers.js ;;
   vod) exec node dist/bench/vod.js ;;
   stats) exec node dist/bench/stats.js ;;
   fanout|"") node dist/bench/fanout.js ;;
-  *) echo "bench: unknown mode '$MODE' (fanout, churn, hls, latency, vod or stats)" >&2; exit 2 ;;
+  *) echo "bench: unknown mode '$MODE' (fanout, churn, hls, latency, glass, webrtc-viewers, vod or stats)" >&2; exit 2 ;;
 esac

@@ -9,7 +9,7 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 ws=/tmp/hz-$name
 mkdir -p "$ws/bin" "$ws/test"
 cp "$src/bin/haze" "$ws/bin/haze"
-for p in node_modules media package.json; do ln -sfn "$src/$p" "$ws/$p"; done
+for p in node_modules media package.json docs dashboards scripts; do ln -sfn "$src/$p" "$ws/$p"; done
 ln -sfn "$src/test/fixtures" "$ws/test/fixtures"
 # test/helpers.ts finds MistServer's fixtures next to the repository
 [ -e /tmp/shared ] || ln -sfn "$(cd "$src/.." && pwd)/shared" /tmp/shared

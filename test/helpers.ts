@@ -92,6 +92,36 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Polls `fn` every `intervalMs` until it returns something other than undefined (or false), and
+ * returns that; throws naming `what` after `timeoutMs`. For waiting on an effect instead of a
+ * fixed sleep. `fn` may throw while it is not there yet (retried like undefined).
+ */
+export async function pollUntil<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+/**
+ * Resolves with `value` after `ms`, for the losing side of a Promise.race (`exited(p)` vs a time
+ * limit): its timer does not keep the process alive, so a test file whose last race was won
+ * by the event exits at once instead of waiting the limit out. The other side of the race must
+ * hold a handle of its own (a child process, a socket, a polling sleep) while it is pending.
+ */
+export function giveUpAfter<T>(ms: number, value: T): Promise<T> {
+  return new Promise((r) => setTimeout(r, ms, value).unref());
+}
+
 /** Bytes from hex text (spaces and line breaks ignored); Buffers are taken as they are. */
 export function hex(...parts: (string | Buffer)[]): Buffer {
   return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p.replace(/\s+/g, ''), 'hex') : p)));

@@ -38,6 +38,8 @@ export interface RunningServer {
   /** HLS entry playlists (path: the multivariant playlist, or the media playlist when there is none). */
   hls: Partial<Record<HlsProto, Endpoint>>;
   logFile: string;
+  /** Haze with StartOptions.hazeProtocolPorts: its RTSP (TCP), SRT (UDP) and WebRTC media (UDP) ports. */
+  ports?: { rtsp: number; srt: number; webrtc: number };
   /** Whether the process has exited (crashed) since start. */
   exited(): boolean;
   stop(): Promise<void>;
@@ -165,6 +167,8 @@ export interface StartOptions {
    * over an http block. Off for the RTMP fan-out, where writing segments would add to nginx's CPU.
    */
   nginxHls?: boolean;
+  /** Haze: also listen for RTSP, SRT and WebRTC on free ports (RunningServer.ports). */
+  hazeProtocolPorts?: boolean;
 }
 
 export async function startServer(name: ServerName, opts: StartOptions): Promise<RunningServer> {
@@ -178,12 +182,15 @@ export async function startServer(name: ServerName, opts: StartOptions): Promise
     const apiPort = await freePort();
     const args = ['serve', '--data', dir, '--api', String(apiPort), '--http', String(httpPort), '--rtmp', String(rtmpPort)];
     if (opts.hazeWorkers !== undefined) args.push('--workers', String(opts.hazeWorkers));
+    const ports = opts.hazeProtocolPorts ? { rtsp: await freePort(), srt: await freePort(), webrtc: await freePort() } : undefined;
+    if (ports) args.push('--rtsp', String(ports.rtsp), '--srt', String(ports.srt), '--webrtc', String(ports.webrtc));
     const child = startProcess(process.execPath, [join(repoRoot, 'bin', 'haze'), ...args], repoRoot, logFile);
     await waitForPort(rtmpPort, child, 15000);
     await waitForPort(httpPort, child, 5000);
     const hls = { 'hls-ts': http('/hls/live/index.m3u8'), 'll-hls': http('/cmaf/live/index.m3u8') };
     const server = wrap(name, child, rtmp('live', 'live'), { rtmp: rtmp('live', 'live'), 'http-flv': http('/live.flv') }, logFile, () => rmSync(dir, { recursive: true, force: true }), hls);
     server.deliveryHistogram = () => hazeDeliveryHistogram(dir);
+    if (ports) server.ports = ports;
     return server;
   }
   if (name === 'nginx') {

@@ -171,7 +171,7 @@ export async function runAngel(opts: ServeOptions): Promise<number> {
     });
   };
   for (const slot of slots) spawnSlot(slot);
-  printWelcome(config, sockets, configPath, store.fromDefault);
+  printWelcome(config, sockets, udp, configPath, store.fromDefault);
 
   return new Promise<number>((resolve) => {
     const stop = (sig: string): void => {
@@ -300,7 +300,7 @@ async function stopOrphans(paths: RunPaths): Promise<void> {
   fs.mkdirSync(paths.streams, { recursive: true });
 }
 
-function printWelcome(config: HazeConfig, sockets: Map<string, BoundSocket>, configPath: string, fromDefault: boolean): void {
+function printWelcome(config: HazeConfig, sockets: Map<string, BoundSocket>, udp: Map<string, UdpPort>, configPath: string, fromDefault: boolean): void {
   const api = sockets.get('controller');
   const http = sockets.get('HTTP');
   const rtmp = sockets.get('RTMP');
@@ -311,6 +311,11 @@ function printWelcome(config: HazeConfig, sockets: Map<string, BoundSocket>, con
   if (rtmp) lines.push(`  Publish:  ffmpeg -re -i INPUT -c copy -f flv rtmp://127.0.0.1:${rtmp.port}/live/${example}`);
   if (rtmp) lines.push(`  Play:     rtmp://127.0.0.1:${rtmp.port}/live/${example}`);
   if (http) lines.push(`            http://127.0.0.1:${http.port}/${example}.flv   http://127.0.0.1:${http.port}/${example}.ts`);
+  const srt = udp.get('TSSRT');
+  const rtsp = sockets.get('RTSP');
+  if (srt) lines.push(`  SRT:      srt://127.0.0.1:${srt.port}?streamid=${example} (publish: #!::r=${example},m=publish)`);
+  if (rtsp) lines.push(`  RTSP:     rtsp://127.0.0.1:${rtsp.port}/${example}`);
+  if (http && udp.has('WebRTC')) lines.push(`  WebRTC:   WHIP http://127.0.0.1:${http.port}/whip/${example}   WHEP http://127.0.0.1:${http.port}/whep/${example}`);
   if (http && streams.includes('demo')) lines.push(`  Demo VoD: http://127.0.0.1:${http.port}/demo.html`);
   if (streams.length > 1) lines.push(`  Streams:  ${streams.join(', ')}`);
   process.stdout.write(lines.join('\n') + '\n');

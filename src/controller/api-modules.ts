@@ -4,5 +4,6 @@ import type { ApiCall } from './api-calls.js';
 import { PUSH_CALLS } from './api-pushes.js';
 import { ACCESS_CALLS } from './api-access.js';
 import { STATS_CALLS } from './api-stats.js';
+import { PROCESS_CALLS } from './api-processes.js';
 
-export const MODULE_CALLS: readonly ApiCall[] = [...PUSH_CALLS, ...ACCESS_CALLS, ...STATS_CALLS];
+export const MODULE_CALLS: readonly ApiCall[] = [...PUSH_CALLS, ...ACCESS_CALLS, ...STATS_CALLS, ...PROCESS_CALLS];

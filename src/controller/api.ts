@@ -330,13 +330,16 @@ export const INPUTS: readonly InputInfo[] = [
   { name: 'MP4', desc: 'MP4/MOV files (progressive and fragmented)', source_match: ['/*.mp4', '/*.mov', '/*.m4a', '/*.m4v'], priority: 9 },
   { name: 'EBML', desc: 'Matroska and WebM files', source_match: ['/*.mkv', '/*.mka', '/*.webm'], priority: 9 },
   { name: 'FLV', desc: 'FLV files', source_match: ['/*.flv'], priority: 9 },
-  { name: 'TS', desc: 'MPEG-TS files', source_match: ['/*.ts', '/*.m2ts'], priority: 9 },
-  { name: 'DTSC', desc: 'DTSC files (also while they are being written)', source_match: ['/*.dtsc'], priority: 9 },
+  { name: 'TS', desc: 'MPEG-TS files, and live MPEG-TS over UDP (unicast/multicast), HTTP or from a command', source_match: ['/*.ts', '/*.m2ts', 'tsudp://*', 'http://*.ts', 'https://*.ts', 'http-ts://*', 'https-ts://*', 'ts-exec:*'], priority: 9 },
+  { name: 'DTSC', desc: 'DTSC files (also while they are being written), and dtsc:// pulls from another Haze or MistServer (origin to edge)', source_match: ['/*.dtsc', 'dtsc://*'], priority: 9 },
   { name: 'MP3', desc: 'MP3 files', source_match: ['/*.mp3'], priority: 9 },
   { name: 'AAC', desc: 'AAC files (ADTS)', source_match: ['/*.aac'], priority: 9 },
   { name: 'WAV', desc: 'WAV files (PCM, A-law, mu-law)', source_match: ['/*.wav'], priority: 9 },
   { name: 'Folder', desc: 'A folder: NAME+file.ext plays that file of it', source_match: ['/*/'], priority: 9 },
   { name: 'Playlist', desc: 'A playlist of files played in order as a live stream', source_match: ['/*.pls'], priority: 9 },
+  { name: 'HLS', desc: 'HLS pulls: follows a live playlist (the highest-bandwidth variant of a multivariant one; TS or fMP4 segments), plays a VoD playlist once', source_match: ['http://*.m3u8', 'https://*.m3u8', 'http-hls://*', 'https-hls://*'], priority: 9 },
+  { name: 'RTMP', desc: 'RTMP pulls: plays the stream from another RTMP server (rtmp:// or rtmps://; MistServer has no RTMP pull input)', source_match: ['rtmp://*', 'rtmps://*'], priority: 9 },
+  { name: 'TSSRT', desc: 'MPEG-TS over SRT: srt://host:port sources, called by Haze (caller mode)', source_match: ['srt://*'], priority: 9 },
 ];
 
 function globMatch(pattern: string, s: string): boolean {

@@ -146,8 +146,8 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
   MP3: { name: 'MP3', desc: 'MP3 audio over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.mp3'], built: true },
   AAC: { name: 'AAC', desc: 'AAC audio (ADTS) over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.aac'], built: true },
   WAV: { name: 'WAV', desc: 'WAV audio (PCM, A-law, mu-law) over HTTP', transport: 'http', deps: 'HTTP', url_match: ['/$.wav'], built: true },
-  RTSP: { name: 'RTSP', desc: 'Real Time Streaming Protocol (RTP over UDP or TCP)', defaultPort: 5554, transport: 'tcp', flag: 'rtsp', built: false },
-  TSSRT: { name: 'TSSRT', desc: 'MPEG-TS over SRT', defaultPort: 8889, transport: 'udp', flag: 'srt', built: false },
+  RTSP: { name: 'RTSP', desc: 'Real Time Streaming Protocol (RTP over UDP or TCP)', defaultPort: 5554, transport: 'tcp', flag: 'rtsp', built: true },
+  TSSRT: { name: 'TSSRT', desc: 'MPEG-TS over SRT', defaultPort: 8889, transport: 'udp', flag: 'srt', built: true },
   DTSC: { name: 'DTSC', desc: 'DTSC server-to-server (dtsc://): pulls of any stream and pushes', defaultPort: 4200, transport: 'tcp', flag: 'dtsc', built: true },
   WebRTC: {
     name: 'WebRTC',
@@ -156,7 +156,7 @@ export const CONNECTORS: Readonly<Record<string, ConnectorInfo>> = {
     transport: 'udp',
     flag: 'webrtc',
     url_prefix: '/webrtc/$',
-    built: false,
+    built: true,
   },
 };
 

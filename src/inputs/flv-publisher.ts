@@ -8,7 +8,8 @@ export class FlvPublisher {
   private readonly demux = new FlvDemuxer();
   bytesIn = 0;
 
-  constructor(private readonly hub: StreamHub) {}
+  /** `hub`: the stream's hub, or anything taking tracks and packets like it (a pull's sink). */
+  constructor(private readonly hub: Pick<StreamHub, 'setTrack' | 'push'>) {}
 
   /** One RTMP message / FLV tag: 8 audio, 9 video, 18 script data. Throws HazeError on bad bytes. */
   message(typeId: number, timestampMs: number, body: Buffer): void {

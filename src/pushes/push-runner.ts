@@ -10,6 +10,8 @@ import { parsePushTarget, type PushKind, type PushTarget } from './push-target.j
 import { Recording, outputEndPayload, type EndReason, type OutputEnd, type RecordingOptions } from './recording.js';
 import { DtscPush } from './dtsc-push.js';
 import { RtmpPush } from './rtmp-push.js';
+import { SrtPush } from './srt-push.js';
+import { TsUdpPush } from './ts-udp-push.js';
 import type { ReconnectPolicy } from './reconnecting-push.js';
 import { applyVariablesWith, streamVariables } from './variables.js';
 
@@ -63,8 +65,8 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
   private parsed: PushTarget | undefined;
   private actualTarget: string;
   private recording: Recording | undefined;
-  /** The network push (RTMP or DTSC), whichever runs. */
-  private remote: RtmpPush | DtscPush | undefined;
+  /** The network push (RTMP, DTSC or SRT), whichever runs. */
+  private remote: RtmpPush | DtscPush | SrtPush | TsUdpPush | undefined;
   private readonly startedAt = Date.now();
   private ended: OutputEnd | undefined;
   private started = false;
@@ -135,7 +137,11 @@ export class PushRunner extends TypedEmitter<PushRunnerEvents> {
             ...(this.opts.maxQueueBytes !== undefined ? { maxQueueBytes: this.opts.maxQueueBytes } : {}),
             ...(this.opts.keepaliveMs !== undefined ? { keepaliveMs: this.opts.keepaliveMs } : {}),
           })
-        : new RtmpPush(pushOpts);
+        : t.kind === 'srt'
+          ? new SrtPush(pushOpts)
+          : t.kind === 'tsudp'
+            ? new TsUdpPush({ ...pushOpts, ...(this.opts.maxQueueBytes !== undefined ? { maxQueueBytes: this.opts.maxQueueBytes } : {}) })
+            : new RtmpPush(pushOpts);
     this.remote = push;
     void push.done.then((e) => this.finishWith(e.reason, e.message));
     push.start();

@@ -7,8 +7,9 @@
 
 import { HazeError } from '../util/errors.js';
 import { parseDtscPushUrl } from '../protocols/dtsc/push-url.js';
+import { parseTsUdpUrl } from '../inputs/pull/ts-source.js';
 
-export type PushKind = 'rtmp' | 'rtmps' | 'dtsc' | 'file';
+export type PushKind = 'rtmp' | 'rtmps' | 'dtsc' | 'srt' | 'tsudp' | 'file';
 
 /** File extensions Haze records (the container is chosen purely by extension, as in MistServer). */
 export const RECORDING_EXTENSIONS = ['flv', 'ts', 'mp4', 'fmp4', 'mkv', 'webm', 'dtsc', 'wav', 'aac', 'mp3', 'ogg'] as const;
@@ -45,9 +46,8 @@ export const CONNECTOR_BY_EXTENSION: Readonly<Record<RecordingExtension, string>
 
 /** Push URL patterns MistServer has that Haze does not (yet): a clear refusal naming them. */
 const NOT_SUPPORTED: readonly [RegExp, string][] = [
-  [/^srt:\/\//i, 'SRT pushes (srt://) are not supported'],
   [/^rist:\/\//i, 'RIST pushes (rist://) are not supported'],
-  [/^ts(udp|rtp|tcp):\/\//i, 'MPEG-TS network pushes (tsudp/tsrtp/tstcp) are not supported'],
+  [/^ts(rtp|tcp):\/\//i, 'MPEG-TS pushes over RTP or TCP (tsrtp://, tstcp://) are not supported (tsudp:// is)'],
   [/^whips?:\/\//i, 'WebRTC WHIP pushes are not supported'],
   [/^cmafs?:\/\//i, 'CMAF pushes (cmaf://) are not supported'],
   [/^(ts|mkv)-exec:/i, 'exec targets (ts-exec:, mkv-exec:) are not supported'],
@@ -229,6 +229,12 @@ export function parsePushTarget(target: string): PushTarget {
   if (!forced) {
     if (/^rtmp:\/\//i.test(url)) return { ...base, kind: 'rtmp', connector: 'RTMP' };
     if (/^rtmps:\/\//i.test(url)) return { ...base, kind: 'rtmps', connector: 'RTMP' };
+    if (/^srt:\/\//i.test(url)) return { ...base, kind: 'srt', connector: 'TSSRT' };
+    if (/^tsudp:\/\//i.test(url)) {
+      // checked now unless variables still stand in it; a push needs a host to send to
+      if (!url.includes('$') && parseTsUdpUrl(url).host === '') throw new HazeError('HAZE_ERR_INVALID_ARG', `a tsudp push needs a host to send to (tsudp://host:port): ${original}`);
+      return { ...base, kind: 'tsudp', connector: 'TS' };
+    }
     if (/^dtscs?:\/\//i.test(url)) {
       // checked now unless variables still stand in it (they are filled in when the push starts)
       if (!url.includes('$')) {

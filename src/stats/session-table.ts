@@ -360,6 +360,8 @@ export class SessionTable {
     for (const s of this.live.values()) {
       const f = fig(s.stream);
       if (this.isCurrent(s, nowMs)) f.current[KIND_KEY[s.kind] ?? 'unspecified']++;
+      // an input session tagged `replicated` (a dtsc:// pull from another server) marks its stream
+      if (s.kind === 'input' && s.tags.has('replicated') && this.isCurrent(s, nowMs)) f.replicated = true;
       f.bytes.up += s.up;
       f.bytes.down += s.down;
       f.packets.sent += s.packets[0];

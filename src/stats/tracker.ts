@@ -30,6 +30,8 @@ export interface TrackSpec extends ConnectionCounters {
   connector: string;
   requestUrl?: string;
   userAgent?: string;
+  /** Session tags set from the start (`replicated`: an input pulled from another server over dtsc://). */
+  tags?: readonly string[];
 }
 
 export interface TrackedConnection {

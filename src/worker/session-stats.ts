@@ -90,7 +90,7 @@ export class SessionStats implements ConnectionTracker {
 
   open(spec: TrackSpec): TrackedConnection {
     const sessionId = sessionIdOf(spec.kind, spec.stream, spec.host, spec.token, spec.connector);
-    const tags = spec.userAgent ? [`UA:${spec.userAgent.slice(0, MAX_UA_CHARS)}`] : [];
+    const tags = [...(spec.userAgent ? [`UA:${spec.userAgent.slice(0, MAX_UA_CHARS)}`] : []), ...(spec.tags ?? [])];
     const conn = this.opts.sessions.connect(
       { sessionId, stream: spec.stream, host: spec.host, token: spec.token, connector: spec.connector, kind: spec.kind, tags },
       () => spec.bytes(),

@@ -7,9 +7,9 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
-import type { AngelMessage } from '../controller/angel.js';
+import { UDP_OWNER, type AngelMessage } from '../controller/angel.js';
 import { createMediaServer } from '../protocols/http/media-server.js';
-import { playDtscInto, pushDtscFrom, serveDtscSocket } from '../protocols/dtsc/relay.js';
+import { controlWorker, playDtscInto, pushDtscFrom, serveDtscSocket } from '../protocols/dtsc/relay.js';
 import { serveDtscConnection } from '../protocols/dtsc/listener.js';
 import { checkPush } from '../inputs/push-policy.js';
 import { handleRtmpSocket } from '../protocols/rtmp/connection.js';
@@ -40,15 +40,29 @@ import { ConfigView } from './config-view.js';
 import { HubManager, type InputStarter } from './hub-manager.js';
 import { playPlaylist } from '../inputs/playlist.js';
 import { pullKindFor, type PullKind } from '../inputs/pull/pull-input.js';
+import { rtmpPull } from '../inputs/pull/rtmp-pull.js';
+import { hlsPull } from '../inputs/pull/hls-pull.js';
+import { dtscPull } from '../inputs/pull/dtsc-pull.js';
+import { rtspPull } from '../inputs/pull/rtsp-pull.js';
+import { tsUdpPull } from '../inputs/pull/ts-udp-pull.js';
+import { tsHttpPull } from '../inputs/pull/ts-http-pull.js';
+import { tsExecPull } from '../inputs/pull/ts-exec-pull.js';
+import { RtspServerSession } from '../protocols/rtsp/server-session.js';
+import { rtspHandler } from './rtsp-handler.js';
 import { rtmpHandler } from './rtmp-handler.js';
+import { WebRtcService, webrtcSignalling } from './webrtc-handler.js';
+import { webrtcRoute, webrtcWebSocket } from '../outputs/webrtc-route.js';
+import { srtListener, srtPullKind } from './srt-handler.js';
 import { StreamTriggers } from './stream-triggers.js';
 import { StreamRegistry } from './stream-registry.js';
 import { WorkerStats } from './worker-stats.js';
 import { WorkerControl } from './worker-control.js';
 import { WorkerPushes } from './worker-pushes.js';
+import { StreamProcesses } from '../processes/stream-processes.js';
 import { streamSourceResolver } from './stream-source.js';
 import { incomingPushTriggers } from './push-triggers.js';
 import { variableValues } from './variable-values.js';
+import { applyVariables } from '../pushes/variables.js';
 
 export interface WorkerStreamStatus {
   name: string;
@@ -106,14 +120,18 @@ export async function runWorker(index: number): Promise<void> {
   const library = new VodLibrary(wlog);
   // the inputs a worker runs for a stream's first viewer: playlists and pulled sources; each
   // protocol adds its pull kind to `pulls` (inputs/pull/pull-input.ts)
-  const pulls: PullKind[] = [];
+  const pulls: PullKind[] = [rtmpPull, hlsPull, dtscPull, rtspPull, tsUdpPull(), tsHttpPull(), tsExecPull()];
+  pulls.push(srtPullKind());
+  const pullVariables = variableValues(config, variablesFile(paths));
   const isPlaylist = (source: string): boolean => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source);
   const startInput: InputStarter = {
     accepts: (source) => isPlaylist(source) || pullKindFor(pulls, source) !== undefined,
     start: (name, source, hub, ctl) => {
       if (isPlaylist(source)) return playPlaylist(path.resolve(source), hub, library, wlog, (machine, human) => ctl.aborted(machine, human));
       const kind = pullKindFor(pulls, source)!;
-      return kind.start({ name, source, hub, tracker: sessionStats, log: wlog.child({ pull: kind.name }), aborted: (machine, human) => ctl.aborted(machine, human) });
+      // a source may name its stream's variables (reference §5.3): rtsp://cam/$wildcard for live+cam1
+      const url = applyVariables(source, { stream: name, now: new Date(), custom: pullVariables() });
+      return kind.start({ name, source: url, hub, tracker: sessionStats, log: wlog.child({ pull: kind.name }), aborted: (machine, human) => ctl.aborted(machine, human) });
     },
   };
   const hubs = new HubManager(
@@ -162,6 +180,19 @@ export async function runWorker(index: number): Promise<void> {
 
   const pushes = new WorkerPushes({ worker: index, hubs, config, triggers, variables: variableValues(config, variablesFile(paths)), onOutput: (stream) => stats.outputStarted(stream), tracker: { open: (spec) => sessionStats.open(spec) }, log: wlog.child({ proc: 'push' }) });
   pushes.register(control);
+  // stream processes (processes[] of a stream's config, ensureOpus): run where the source hub is
+  const processes = new StreamProcesses({
+    worker: index,
+    hubs,
+    settings: (name) => config.stream(name),
+    onConfigChange: (fn) => void config.on('change', fn),
+    forward: async (stream, request) => {
+      const claim = registry.lookup(stream);
+      return claim ? controlWorker(claim.socket, request, 30_000) : undefined;
+    },
+    log: wlog.child({ proc: 'process' }),
+  });
+  processes.register(control);
 
   const vod = new VodStreams((name) => config.stream(name)?.source, library, streamSourceResolver(triggers));
   // viewer access: PLAY_REWRITE, CONN_*, fallbacks, viewer sessions (USER_END)
@@ -191,9 +222,14 @@ export async function runWorker(index: number): Promise<void> {
       return file.index.tracks.map((t) => ({ ...t.track, firstMs: t.firstMs, lastMs: t.lastMs, maxBps: t.maxBps }));
     },
   });
+  // WebRTC (WHIP/WHEP, /webrtc/ WebSocket): every peer lives in the worker owning the UDP port;
+  // the others pass the signalling on to it (webrtc-handler.ts)
+  const webrtc = new WebRtcService({ hubs, config, triggers, push: pushAccess, play: viewers, tracker: sessionStats, stats, keyring, ensureOpus: (stream) => processes.ensureOpus(stream), log: wlog });
+  webrtc.registerControl(control);
+  const rtcSignalling = webrtcSignalling(webrtc, workerSocketPath(paths, UDP_OWNER), config, controlWorker);
   const forViewer = (name: string): ReturnType<HubManager['forViewer']> => hubs.forViewer(name);
   const segmented = { forViewer, endedHub: (name: string) => hubs.endedHub(name) };
-  const http = createMediaServer([accessRoute(viewers, keyring), infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) })], wlog);
+  const http = createMediaServer([accessRoute(viewers, keyring), infoRoute, vodRoute(vod), playerRoute({ isConfigured: (name) => hubs.isConfigured(name) }), hlsTsRoute(segmented), cmafRoute(segmented), progressiveRoute({ forViewer: (name) => hubs.forViewer(name), onViewer: (s, c, p, v) => stats.viewerStarted(s, c, p, v) }), webrtcRoute(rtcSignalling)], wlog, [webrtcWebSocket(rtcSignalling)]);
   const rtmp = net.createServer((socket) => {
     socket.on('error', () => {});
     handleRtmpSocket(socket, rtmpHandler(hubs, config, stats, wlog, vod, { triggers, gate, push: pushAccess, play: viewers, keyring }), wlog);
@@ -228,7 +264,14 @@ export async function runWorker(index: number): Promise<void> {
       log: wlog.child({ proto: 'DTSC' }),
     });
   });
-  const servers: net.Server[] = [controlServer, http, rtmp, dtsc];
+  // RTSP (port 5554): publish (ANNOUNCE/RECORD) and play (DESCRIBE/SETUP/PLAY), RTP over UDP or interleaved
+  const rtspLog = wlog.child({ proto: 'RTSP' });
+  const rtsp = net.createServer((socket) => {
+    socket.on('error', () => {});
+    new RtspServerSession(socket, rtspHandler(hubs, config, stats, rtspLog, vod, { triggers, gate, push: pushAccess, play: viewers, keyring }), rtspLog);
+  });
+  rtsp.on('error', (err) => wlog.error(`RTSP: ${err.message}`));
+  const servers: net.Server[] = [controlServer, http, rtmp, dtsc, rtsp];
   dtsc.on('error', (err) => wlog.error(`DTSC: ${err.message}`));
   http.on('error', (err) => wlog.error(`HTTP: ${err.message}`));
   rtmp.on('error', (err) => wlog.error(`RTMP: ${err.message}`));
@@ -236,6 +279,8 @@ export async function runWorker(index: number): Promise<void> {
   // UDP connectors (SRT, WebRTC media) come only to the worker that owns their port (the angel's
   // UDP_OWNER), as a bound socket; each protocol registers what serves it here
   const udpServers: Partial<Record<string, (socket: dgram.Socket, port: number) => void>> = {};
+  udpServers['WebRTC'] = (socket, port) => webrtc.attach(socket, port);
+  udpServers['TSSRT'] = srtListener({ hubs, config, stats, tracker: sessionStats, triggers, push: pushAccess, play: viewers, keyring, log: wlog });
   process.on('message', (msg: AngelMessage, handle?: unknown) => {
     if (msg.type !== 'listen' || !handle) return;
     if (handle instanceof dgram.Socket) {
@@ -250,7 +295,7 @@ export async function runWorker(index: number): Promise<void> {
       wlog.debug(`serving ${msg.connector} on UDP port ${msg.port}`);
       return;
     }
-    const target = msg.connector === 'HTTP' ? http : msg.connector === 'RTMP' ? rtmp : msg.connector === 'DTSC' ? dtsc : undefined;
+    const target = msg.connector === 'HTTP' ? http : msg.connector === 'RTMP' ? rtmp : msg.connector === 'DTSC' ? dtsc : msg.connector === 'RTSP' ? rtsp : undefined;
     if (!target) {
       wlog.info(`${msg.connector}: not served by this release`);
       return;
@@ -271,6 +316,8 @@ export async function runWorker(index: number): Promise<void> {
     wlog.info(`${sig}: stopping`);
     // recordings finish their files (an MP4 writes its index last) before the process goes
     const pushesClosed = pushes.close();
+    processes.close();
+    webrtc.close();
     streamTriggers.close();
     registry.close();
     hubs.closeAll('server stopping');

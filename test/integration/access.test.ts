@@ -14,7 +14,7 @@ import { signJwt } from '../../src/access/jwt.js';
 import { getText } from '../../src/containers/dtsc/dtmi.js';
 import { DtscFrameReader, encodeDtcm } from '../../src/containers/dtsc/packets.js';
 import { DTSC_TEXT } from '../../src/protocols/dtsc/listener-wire.js';
-import { mistFixtures, run, sleep } from '../helpers.js';
+import { giveUpAfter, mistFixtures, run, sleep } from '../helpers.js';
 import { exited, publishFile, startHaze, type HazeInstance } from './harness.js';
 import { startTriggerCapture, type TriggerCapture } from './trigger-capture.js';
 
@@ -46,7 +46,7 @@ async function waitLog(haze: HazeInstance, re: RegExp, timeoutMs = 10_000): Prom
 }
 
 async function exitsWithin(p: ChildProcess, ms: number): Promise<boolean> {
-  return (await Promise.race([exited(p).then(() => true), sleep(ms).then(() => false)])) === true;
+  return (await Promise.race([exited(p).then(() => true), giveUpAfter(ms, false)])) === true;
 }
 
 /** A dtsc:// push command for `stream`: the listener's first reply (ok/error) and its text. */

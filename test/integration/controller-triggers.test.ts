@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { mistFixtures, repoRoot, run, sleep, tmpDir } from '../helpers.js';
+import { giveUpAfter, mistFixtures, repoRoot, run, sleep, tmpDir } from '../helpers.js';
 import { exited, startHaze, type HazeInstance } from './harness.js';
 import { startTriggerCapture, type TriggerCapture } from './trigger-capture.js';
 
@@ -120,7 +120,7 @@ describe('SYSTEM_START answering false', { timeout: 60_000 }, () => {
     cap.reply('SYSTEM_START', () => sleep(2000).then(() => 'false'));
     const haze = await startHaze({ workers: 1, config: { config: { triggers: { SYSTEM_START: [cap.handler({ sync: true, default: 'true' })] } } } });
     try {
-      const code = await Promise.race([exited(haze.proc), sleep(20_000).then(() => 'still running')]);
+      const code = await Promise.race([exited(haze.proc), giveUpAfter(20_000, 'still running')]);
       assert.equal(code, 0, 'haze serve exits');
       assert.match(haze.log(), /SYSTEM_START answered false: stopping the server/);
       assert.equal(cap.of('SYSTEM_START').length, 1);

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort, repoRoot, sleep, tmpDir } from '../helpers.js';
+import { freePort, giveUpAfter, repoRoot, sleep, tmpDir } from '../helpers.js';
 
 export interface HazeInstance {
   data: string;
@@ -53,7 +53,12 @@ export async function startHaze(opts: { workers?: number; config?: Record<string
   );
   proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await Promise.all([waitPort(ports.api), waitPort(ports.http), waitPort(ports.rtmp)]);
+  await Promise.all([waitPort(ports.api), waitPort(ports.http), waitPort(ports.rtmp)]).catch((err: unknown) => {
+    // a server that did not come up must not outlive the test (nobody else holds its process);
+    // SIGTERM, so the angel stops its children too
+    proc.kill('SIGTERM');
+    throw err instanceof Error ? new Error(`${err.message}\n${output.slice(-2000)}`) : err;
+  });
   const inst: HazeInstance = {
     data,
     ports,
@@ -69,7 +74,8 @@ export async function startHaze(opts: { workers?: number; config?: Record<string
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
-        await Promise.race([exited, sleep(6000)]);
+        // (an unref'd timer: a pending one would hold the test file's process open for 6 s)
+        await Promise.race([exited, giveUpAfter(6000, undefined)]);
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
       if (!keepData) fs.rmSync(data, { recursive: true, force: true });

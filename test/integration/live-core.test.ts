@@ -94,9 +94,11 @@ describe('live core: RTMP in, FLV / TS / RTMP out', { timeout: 120_000 }, () => 
   it('ffprobe sees the codecs and resolution on FLV, TS and RTMP', async () => {
     const pub = publishFile(SOURCE, haze.rtmpUrl('live+probe'), ['-stream_loop', '-1']);
     try {
-      for (const url of [haze.httpUrl('/live+probe.flv'), haze.httpUrl('/live+probe.ts'), haze.rtmpUrl('live+probe')]) {
-        const out = await runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height,sample_rate,channels', '-of', 'json', url], { timeoutMs: 30_000 });
-        const streams = (JSON.parse(out.toString()) as { streams: Array<Record<string, unknown>> }).streams;
+      // the players run side by side: each waits on real-time media, not on the CPU
+      const urls = [haze.httpUrl('/live+probe.flv'), haze.httpUrl('/live+probe.ts'), haze.rtmpUrl('live+probe')];
+      const outs = await Promise.all(urls.map((url) => runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type,codec_name,width,height,sample_rate,channels', '-of', 'json', url], { timeoutMs: 30_000 })));
+      for (const [i, url] of urls.entries()) {
+        const streams = (JSON.parse(outs[i]!.toString()) as { streams: Array<Record<string, unknown>> }).streams;
         const v = streams.find((s) => s['codec_type'] === 'video');
         const a = streams.find((s) => s['codec_type'] === 'audio');
         assert.deepEqual([v?.['codec_name'], v?.['width'], v?.['height']], ['h264', 320, 180], url);
@@ -113,12 +115,11 @@ describe('live core: RTMP in, FLV / TS / RTMP out', { timeout: 120_000 }, () => 
     const pub = publishFile(SOURCE, haze.rtmpUrl('live+gst'), ['-stream_loop', '-1']);
     try {
       await runOk('ffprobe', ['-v', 'error', haze.rtmpUrl('live+gst')], { timeoutMs: 30_000 });
-      for (const src of ['rtmp2src', 'rtmpsrc']) {
-        // num-buffers ends the pipeline after that many RTMP buffers (EOS), decoding on the way
-        const r = await run('gst-launch-1.0', ['-q', src, `location=${haze.rtmpUrl('live+gst')}`, 'num-buffers=120', '!', 'flvdemux', 'name=d',
-          'd.video', '!', 'queue', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'd.audio', '!', 'queue', '!', 'aacparse', '!', 'avdec_aac', '!', 'fakesink'], { timeoutMs: 30_000 });
-        assert.equal(r.code, 0, `${src}: ${r.stderr}${r.stdout}`);
-      }
+      const sources = ['rtmp2src', 'rtmpsrc'];
+      // num-buffers ends the pipeline after that many RTMP buffers (EOS), decoding on the way; both players at once
+      const results = await Promise.all(sources.map((src) => run('gst-launch-1.0', ['-q', src, `location=${haze.rtmpUrl('live+gst')}`, 'num-buffers=120', '!', 'flvdemux', 'name=d',
+        'd.video', '!', 'queue', '!', 'h264parse', '!', 'avdec_h264', '!', 'fakesink', 'd.audio', '!', 'queue', '!', 'aacparse', '!', 'avdec_aac', '!', 'fakesink'], { timeoutMs: 30_000 })));
+      for (const [i, r] of results.entries()) assert.equal(r.code, 0, `${sources[i]}: ${r.stderr}${r.stdout}`);
     } finally {
       pub.kill('SIGINT');
       await exited(pub);
@@ -128,17 +129,17 @@ describe('live core: RTMP in, FLV / TS / RTMP out', { timeout: 120_000 }, () => 
   it('track selection: ?audio=none and ?video=none', async () => {
     const pub = publishFile(SOURCE, haze.rtmpUrl('live+sel'), ['-stream_loop', '-1']);
     try {
-      for (const [q, want] of [
+      const cases = [
         ['?audio=none', ['video']],
         ['?video=none', ['audio']],
         ['?video=h264&audio=0', ['video']],
         ['?audio=aac&video=-1', ['audio']],
-      ] as const) {
-        for (const ext of ['flv', 'ts']) {
-          const out = await runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'json', haze.httpUrl(`/live+sel.${ext}${q}`)], { timeoutMs: 30_000 });
-          const types = (JSON.parse(out.toString()) as { streams: Array<{ codec_type: string }> }).streams.map((s) => s.codec_type);
-          assert.deepEqual(types, [...want], `${ext}${q}`);
-        }
+      ].flatMap(([q, want]) => ['flv', 'ts'].map((ext) => ({ q: q as string, want: want as string[], ext })));
+      // each ffprobe waits out its analysis time on real-time media: all eight at once
+      const outs = await Promise.all(cases.map(({ q, ext }) => runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'json', haze.httpUrl(`/live+sel.${ext}${q}`)], { timeoutMs: 30_000 })));
+      for (const [i, { q, want, ext }] of cases.entries()) {
+        const types = (JSON.parse(outs[i]!.toString()) as { streams: Array<{ codec_type: string }> }).streams.map((s) => s.codec_type);
+        assert.deepEqual(types, want, `${ext}${q}`);
       }
     } finally {
       pub.kill('SIGINT');

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { sleep, tmpDir } from '../helpers.js';
+import { giveUpAfter, sleep, tmpDir } from '../helpers.js';
 import { probePackets, probeStreams } from '../media-files.js';
 import { exited, startHaze, type HazeInstance } from './harness.js';
 import type { StreamHub } from '../../src/hub/stream-hub.js';
@@ -221,7 +221,7 @@ describe('multi_input: several publishers merged into one stream', { timeout: 24
     const first = publish('single', BIG);
     await waitVideos('single', 1);
     const second = publish('single', SMALL);
-    const code = await Promise.race([exited(second), sleep(15_000).then(() => 'running')]);
+    const code = await Promise.race([exited(second), giveUpAfter(15_000, 'running')]);
     assert.notEqual(code, 'running', 'the second publisher was not disconnected');
     assert.notEqual(code, 0);
     assert.match(haze.log(), /RTMP publish of single from \S+ refused: HAZE_ERR_BUSY/);
@@ -392,7 +392,7 @@ describe('multi_input: a publisher on another worker is forwarded to the stream\
       assert.ok(!host.isEnded, 'B still feeds it');
       const ended = new Promise<string>((r) => host.on('end', r));
       b.end('client unpublished', true);
-      assert.equal(await Promise.race([ended, sleep(3000).then(() => 'not ended')]), 'client unpublished');
+      assert.equal(await Promise.race([ended, giveUpAfter(3000, 'not ended')]), 'client unpublished');
       await until('the claim released', () => (w3.registry.lookup('m') === undefined ? true : undefined));
     } finally {
       w3.stop();
@@ -414,7 +414,7 @@ describe('multi_input: a publisher on another worker is forwarded to the stream\
       b.hub.push(pkt(1, 0, true));
       await until('B on the host', () => (host.tracks.length === 2 ? true : undefined));
       w5.hubs.shutdown('m', 'refused by STREAM_READY');
-      assert.equal(await Promise.race([disconnected, sleep(3000).then(() => 'still connected')]), 'refused by STREAM_READY');
+      assert.equal(await Promise.race([disconnected, giveUpAfter(3000, 'still connected')]), 'refused by STREAM_READY');
       await sleep(500);
       assert.equal(hostHub(w6), undefined, 'the forwarded publisher did not take the stream over');
       assert.equal(w6.registry.lookup('m'), undefined);

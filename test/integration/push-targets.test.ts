@@ -21,7 +21,7 @@ import { getText, type DtmiObject } from '../../src/containers/dtsc/dtmi.js';
 import { DtscFrameReader, encodeDtcm } from '../../src/containers/dtsc/packets.js';
 import { readDtscHeader, type DtscStreamMeta } from '../../src/containers/dtsc/header.js';
 import { DTSC_TEXT, headParsedText } from '../../src/protocols/dtsc/listener-wire.js';
-import { freePort, mistFixtures, run, runOk, sleep, tmpDir } from '../helpers.js';
+import { freePort, giveUpAfter, mistFixtures, run, runOk, sleep, tmpDir } from '../helpers.js';
 import { exited, publishFile, startHaze, waitPort, type HazeInstance } from './harness.js';
 
 const SMALL_FLV = path.join(mistFixtures, 'small.flv');
@@ -459,7 +459,7 @@ describe('push targets: nginx-rtmp, rtmps://, dtsc://', { timeout: 300_000 }, ()
       // `nosuch` is not a configured stream on B: its listener answers with an error
       const push = startPush({ hub, target: `dtsc://127.0.0.1:${b.ports.dtsc}/nosuch+z`, reconnect: { initialDelayMs: 100 } });
       try {
-        const end = await Promise.race([push.done, sleep(15_000).then(() => undefined)]);
+        const end = await Promise.race([push.done, giveUpAfter(15_000, undefined)]);
         assert.ok(end, 'the push ended');
         assert.equal(end.reason, 'PUSH_FAILED');
         assert.match(end.message, /Push not allowed - stream and\/or password incorrect/);

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { mistFixtures, run, sleep } from '../helpers.js';
+import { giveUpAfter, mistFixtures, run, sleep } from '../helpers.js';
 import { exited, publishFile, startHaze, type HazeInstance } from './harness.js';
 import { startTriggerCapture, type TriggerCapture } from './trigger-capture.js';
 
@@ -71,7 +71,7 @@ describe('incoming push triggers: RTMP_PUSH_REWRITE, PUSH_REWRITE, STREAM_PUSH',
 
   it('STREAM_PUSH answering false refuses the publish', async () => {
     const pub = publishFile(SMALL_FLV, haze.rtmpUrl('live+blocked'));
-    assert.notEqual(await Promise.race([exited(pub), sleep(15_000).then(() => 'hung')]), 0);
+    assert.notEqual(await Promise.race([exited(pub), giveUpAfter(15_000, 'hung')]), 0);
     assert.deepEqual((await cap.wait('STREAM_PUSH', (t) => t.lines[0] === 'live+blocked')).lines, ['live+blocked', '127.0.0.1', 'RTMP', haze.rtmpUrl('live+blocked')]);
     assert.match(haze.log(), /push of live\+blocked refused by STREAM_PUSH/);
   });

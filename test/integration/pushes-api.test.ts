@@ -1,5 +1,5 @@
 // Pushes and recordings through the API of a running Haze (issue 5): automatic recording of every
-// live+NAME to $recdir/$wildcard/$datetime.mkv (a custom variable in the target) and to 10 s .ts
+// live+NAME to $recdir/$wildcard/$datetime.mkv (a custom variable in the target) and to 5 s .ts
 // segments with an m3u8 playlist, push_start / push_list / push_stop of a manual recording whose
 // target PUSH_OUT_START rewrites, and the PUSH_END / RECORDING_END / OUTPUT_END payloads field by
 // field. ffprobe reads every file; lengths match the published time.
@@ -8,11 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { run, sleep, tmpDir } from '../helpers.js';
+import { pollUntil, run, sleep, tmpDir } from '../helpers.js';
 import { exited, publishTestPattern, startHaze, type HazeInstance } from './harness.js';
 import { startTriggerCapture, type CapturedTrigger, type TriggerCapture } from './trigger-capture.js';
 
-const ALICE_S = 22;
+// alice: long enough for three 5 s segments (the third a short one) and to outlive the manual pushes
+const ALICE_S = 13;
 const BOB_S = 10;
 
 async function durationS(file: string): Promise<number> {
@@ -50,7 +51,7 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
       variable_add: { name: 'recdir', value: path.join(dir, 'rec') },
       push_auto_add: [
         { stream: 'live+', target: '$recdir/$wildcard/$datetime.mkv' },
-        { stream: 'live+', target: `${dir}/seg/$wildcard/s_$segmentCounter.ts?split=10&m3u8=index.m3u8` },
+        { stream: 'live+', target: `${dir}/seg/$wildcard/s_$segmentCounter.ts?split=5&m3u8=index.m3u8` },
       ],
     });
     assert.ok(!('error' in r), JSON.stringify(r.error));
@@ -67,15 +68,21 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
   it('records every live+NAME automatically; a manual push starts, is listed and stops', async () => {
     const alice = publishTestPattern(haze.rtmpUrl('live+alice'), ALICE_S);
     const bob = publishTestPattern(haze.rtmpUrl('live+bob'), BOB_S);
-    await sleep(3000);
+    type Row = [number, string, string, string, string[], Record<string, unknown>];
+    const pushList = async (): Promise<Row[]> => (await haze.api({ push_list: true }))['push_list'] as Row[];
+    // both publishers in and their automatic pushes recording (a duplicate push would show in the PUSH_END counts below)
+    await pollUntil('four automatic recordings', async () => {
+      const rows = await pushList();
+      return rows.length >= 4 && rows.every((row) => row[5]['state'] === 'recording');
+    }, 15_000, 200).catch(() => undefined);
 
-    let list = (await haze.api({ push_list: true }))['push_list'] as [number, string, string, string, string[], Record<string, unknown>][];
+    let list = await pushList();
     const auto = list.map(([, stream, target]) => `${stream} ${target}`).sort();
     assert.deepEqual(auto, [
       `live+alice $recdir/$wildcard/$datetime.mkv`,
-      `live+alice ${dir}/seg/$wildcard/s_$segmentCounter.ts?split=10&m3u8=index.m3u8`,
+      `live+alice ${dir}/seg/$wildcard/s_$segmentCounter.ts?split=5&m3u8=index.m3u8`,
       `live+bob $recdir/$wildcard/$datetime.mkv`,
-      `live+bob ${dir}/seg/$wildcard/s_$segmentCounter.ts?split=10&m3u8=index.m3u8`,
+      `live+bob ${dir}/seg/$wildcard/s_$segmentCounter.ts?split=5&m3u8=index.m3u8`,
     ]);
     for (const row of list) {
       assert.equal(row[5]['state'], 'recording', JSON.stringify(row));
@@ -143,14 +150,14 @@ describe('pushes through the API: automatic recordings, push_start/list/stop, en
       assert.deepEqual(outputEnd.lines, end.lines);
     }
 
-    // 10 s segments with a VoD playlist
+    // 5 s segments with a VoD playlist
     // (a segmented recording reports its last segment as the target)
     const segEnd = await endOf('alice', '.ts');
     assert.equal(segEnd.lines[1], path.join(dir, 'seg', 'alice', 's_2.ts'));
     assert.equal(segEnd.lines[10], 'STREAM_END');
     const segDir = path.join(dir, 'seg', 'alice');
     const m3u8 = fs.readFileSync(path.join(segDir, 'index.m3u8'), 'utf8');
-    assert.match(m3u8, /#EXT-X-TARGETDURATION:1[01]\n/);
+    assert.match(m3u8, /#EXT-X-TARGETDURATION:[56]\n/);
     assert.match(m3u8, /#EXT-X-ENDLIST\n?$/);
     const segments = m3u8.split('\n').filter((l) => l && !l.startsWith('#'));
     assert.deepEqual(segments, ['s_0.ts', 's_1.ts', 's_2.ts']);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { spawn, type ChildProcess } from 'node:child_process';
 import WebSocket from 'ws';
-import { runOk, sleep, tmpDir } from '../helpers.js';
+import { giveUpAfter, runOk, sleep, tmpDir } from '../helpers.js';
 import { exited, publishTestPattern, startHaze, type HazeInstance } from './harness.js';
 
 const require = createRequire(import.meta.url);
@@ -267,7 +267,7 @@ describe('statistics: sessions, Prometheus, access log, controller restarts', { 
       assert.deepEqual(Object.keys(tagged.active_streams.data), ['st']);
       const stopped = (await haze.api({ stop_tag: 'event' })) as { stop_tag: { sessions: number } };
       assert.ok(stopped.stop_tag.sessions >= 1, JSON.stringify(stopped));
-      const code = await Promise.race([exited(long), sleep(8000).then(() => 'still running')]);
+      const code = await Promise.race([exited(long), giveUpAfter(8000, 'still running')]);
       assert.notEqual(code, 'still running', 'stop_tag ended the running curl viewer');
     } finally {
       // a failed step must not leave the controller stopped (the server could not stop)

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { mistFixtures, run, sleep, tmpDir } from '../helpers.js';
+import { giveUpAfter, mistFixtures, run, sleep, tmpDir } from '../helpers.js';
 import { exited, publishFile, startHaze, type HazeInstance } from './harness.js';
 
 const SECRET = 'haze-test-secret';
@@ -63,7 +63,7 @@ describe('triggers: access control and stream keys', { timeout: 120_000 }, () =>
 
   it('RTMP_PUSH_REWRITE maps a stream key to live+username; an unknown key is disconnected', async () => {
     const bad = publishFile(path.join(mistFixtures, 'small.flv'), haze.rtmpUrl('wrongkey'));
-    assert.notEqual(await Promise.race([exited(bad), sleep(15_000).then(() => 'hung')]), 0, 'the unknown key is refused');
+    assert.notEqual(await Promise.race([exited(bad), giveUpAfter(15_000, 'hung')]), 0, 'the unknown key is refused');
     const pub = publishFile(path.join(mistFixtures, 'small.flv'), haze.rtmpUrl('abc123'), ['-stream_loop', '-1']);
     try {
       await sleep(2000);

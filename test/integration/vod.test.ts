@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { parseFramemd5, run, runOk, tmpDir, type FrameLine } from '../helpers.js';
+import { parseFramemd5, pollUntil, run, runOk, tmpDir, type FrameLine } from '../helpers.js';
 import { startHaze, type HazeInstance } from './harness.js';
 import { readDtscHeader } from '../../src/containers/dtsc/header.js';
 import { chromium } from 'playwright-core';
@@ -90,18 +90,30 @@ describe('VoD: files as streams', { timeout: 300_000 }, () => {
   });
 
   it('minute 7 over FLV, MP4, HLS and RTMP starts at the keyframe at or before it', async () => {
-    expectKey7(await framemd5(haze.httpUrl(`/vod.flv?start=${MINUTE_7_MS}&stop=${MINUTE_7_MS + 5000}`)), 'FLV of the MP4 file');
-    expectKey7(await framemd5(haze.httpUrl(`/vodflv.flv?start=${MINUTE_7_MS}&stop=${MINUTE_7_MS + 5000}`)), 'FLV of the FLV file');
-    expectKey7(await framemd5(haze.httpUrl(`/vod.mp4?start=${MINUTE_7_MS}&stop=${MINUTE_7_MS + 5000}`)), 'MP4');
-    expectKey7(await framemd5(haze.httpUrl(`/vod.ts?start=${MINUTE_7_MS}&stop=${MINUTE_7_MS + 5000}`), [], true), 'TS', true);
-    expectKey7(await framemd5(haze.httpUrl(`/vod.mkv?start=${MINUTE_7_MS}&stop=${MINUTE_7_MS + 5000}`)), 'MKV');
-    expectKey7(await framemd5(haze.rtmpUrl(`vod?start=${MINUTE_7_MS}`, 'vod'), ['-t', '2']), 'RTMP (?start=)');
     // rtmpdump asks with the play command's Start argument (-A seconds); the first 3 s of its dump
     const dumped = path.join(dir, 'dump.flv');
     const rd = spawn('rtmpdump', ['-q', '-r', haze.rtmpUrl('vod', 'vod'), '-A', String(MINUTE_7_MS / 1000), '-o', dumped], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 3000));
-    rd.kill('SIGINT');
-    await new Promise((r) => rd.once('exit', r));
+    const dumping = new Promise((r) => setTimeout(r, 3000)).then(() => {
+      rd.kill('SIGINT');
+      return new Promise((r) => rd.once('exit', r));
+    });
+    // the players side by side (and beside rtmpdump's 3 s), checked in order
+    const range = `start=${MINUTE_7_MS}&stop=${MINUTE_7_MS + 5000}`;
+    const played = await Promise.all([
+      framemd5(haze.httpUrl(`/vod.flv?${range}`)),
+      framemd5(haze.httpUrl(`/vodflv.flv?${range}`)),
+      framemd5(haze.httpUrl(`/vod.mp4?${range}`)),
+      framemd5(haze.httpUrl(`/vod.ts?${range}`), [], true),
+      framemd5(haze.httpUrl(`/vod.mkv?${range}`)),
+      framemd5(haze.rtmpUrl(`vod?start=${MINUTE_7_MS}`, 'vod'), ['-t', '2']),
+    ]);
+    expectKey7(played[0]!, 'FLV of the MP4 file');
+    expectKey7(played[1]!, 'FLV of the FLV file');
+    expectKey7(played[2]!, 'MP4');
+    expectKey7(played[3]!, 'TS', true);
+    expectKey7(played[4]!, 'MKV');
+    expectKey7(played[5]!, 'RTMP (?start=)');
+    await dumping;
     assert.ok(fs.existsSync(dumped) && fs.statSync(dumped).size > 0, 'rtmpdump wrote the stream');
     expectKey7(await framemd5(dumped), 'RTMP play Start (rtmpdump -A)');
     // HLS: the playlist lists the whole file; the segment that holds minute 7 starts at its keyframe
@@ -157,13 +169,16 @@ describe('VoD: files as streams', { timeout: 300_000 }, () => {
   });
 
   it('HLS, DASH and progressive outputs carry the whole file, frame for frame', async () => {
-    const hls = await framemd5(haze.httpUrl('/hls/vod/index.m3u8'), [], true);
+    // the four players side by side, checked in order
+    const [hls, mp4Out, dash, flvOut] = await Promise.all([
+      framemd5(haze.httpUrl('/hls/vod/index.m3u8'), [], true),
+      framemd5(haze.httpUrl('/vod.mp4')),
+      framemd5(haze.httpUrl('/cmaf/vod/index.mpd')),
+      framemd5(haze.httpUrl('/vodflv.flv')),
+    ]);
     assert.deepEqual(hls.map((f) => f.hash), sourceFrames.map((f) => f.hash), 'HLS: every video frame');
-    const mp4Out = await framemd5(haze.httpUrl('/vod.mp4'));
     assert.deepEqual(mp4Out.filter((f) => f.stream === 0).map((f) => f.hash), sourceVideo.map((f) => f.hash), 'MP4: every video packet');
-    const dash = await framemd5(haze.httpUrl('/cmaf/vod/index.mpd'));
     assert.deepEqual(dash.filter((f) => f.stream === 0).map((f) => f.hash), sourceVideo.map((f) => f.hash), 'DASH: every video packet');
-    const flvOut = await framemd5(haze.httpUrl('/vodflv.flv'));
     assert.deepEqual(flvOut.filter((f) => f.stream === 0).map((f) => f.hash), sourceVideo.map((f) => f.hash), 'FLV: every video packet');
   });
 
@@ -255,18 +270,17 @@ describe('VoD: files as streams', { timeout: 300_000 }, () => {
     await new Promise((r) => setTimeout(r, 500));
     const a = new Set((await framemd5(path.join(tv, 'a.flv'), [], true)).map((f) => f.hash));
     const b = new Set((await framemd5(path.join(tv, 'b.flv'), [], true)).map((f) => f.hash));
-    // 6 s of the live stream: the rest of a, then b
+    // 6 s of the live stream: the rest of a, then b; meanwhile the bad playlist waits out its offline answer
+    const badAnswer = fetch(haze.httpUrl('/badtv.flv')).then(async (r) => (await r.arrayBuffer(), r.status));
     const live = await framemd5(haze.httpUrl('/tv.ts'), ['-t', '6'], true);
     const kinds = live.map((f) => (a.has(f.hash) ? 'a' : b.has(f.hash) ? 'b' : '?'));
     assert.ok(!kinds.includes('?'), 'every frame is a frame of an entry');
     const firstB = kinds.indexOf('b');
     assert.ok(firstB > 0 && kinds.slice(firstB).every((k) => k === 'b'), `entry a, then entry b: ${kinds.join('')}`);
-    const bad = await fetch(haze.httpUrl('/badtv.flv'));
-    assert.equal(bad.status, 503, 'a playlist with an entry outside its folder never comes online');
-    await bad.arrayBuffer();
+    assert.equal(await badAnswer, 503, 'a playlist with an entry outside its folder never comes online');
     assert.match(haze.log(), /bad\.pls: entry "\.\.\/films\/long\.flv" is not a media file inside/);
-    // the input stops 10 s after its last viewer left
-    await new Promise((r) => setTimeout(r, 12_000));
+    // the input stops 10 s after its last viewer left (the default inputtimeout)
+    await pollUntil('tv to end', () => /stream tv ended: no viewers for 10 s/.test(haze.log()), 20_000, 200).catch(() => undefined);
     assert.match(haze.log(), /stream tv ended: no viewers for 10 s/);
   });
 

@@ -211,7 +211,7 @@ test('capabilities: connectors, load and per-source answers', async () => {
   assert.equal(capa.connectors.RTMP.port, 1935);
   assert.equal(capa.connectors.FLV.url_match, '/$.flv');
   assert.equal(capa.connectors.FLV.deps, 'HTTP');
-  assert.equal(capa.connectors.RTSP, undefined, 'not built yet');
+  assert.equal(capa.connectors.RTSP.port, 5554);
   assert.ok(capa.cpu.length >= 1 && typeof capa.cpu[0].model === 'string');
   assert.ok(capa.threads >= 1);
   assert.ok(capa.mem.total > 0);

@@ -76,7 +76,7 @@ test('target kinds and typed parameters', () => {
 
 test('clear refusals', () => {
   const refused: [string, RegExp][] = [
-    ['srt://h:9000', /SRT/],
+    ['rist://h:9000', /RIST/],
     ['whip://h/x', /WHIP/],
     ['/r/a.jpg', /cannot record \.jpg/],
     ['/r/a.m3u8', /m3u8=/],

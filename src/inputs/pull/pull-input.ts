@@ -90,6 +90,10 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
   let failures = 0;
   let everConnected = false;
   let attempt = 0;
+  /** The attempt whose connection may feed the hub (0: none, between connections). */
+  let feeding = 0;
+  /** A connection delivered a packet: later ones continue the hub's timeline. */
+  let delivered = false;
   const { hub, log } = ctx;
 
   const onHubEnd = (reason: string): void => {
@@ -98,19 +102,34 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
   };
   hub.on('end', onHubEnd);
 
-  const sinkFor = (): PullSink => {
+  const sinkFor = (n: number): PullSink => {
     let offset: number | undefined;
+    // the caller attached the hub for the first connection; a later one attaches with its first
+    // track or packet (not at connect: a connect that fails would cancel the hub's outage grace)
+    let attached = n === 1;
+    // only the current connection feeds: a dead one's last bytes (a process's final output, a
+    // socket's buffered data) must not land on its successor's timeline
+    const live = (): boolean => {
+      if (stopped || feeding !== n || hub.isEnded) return false;
+      if (!attached) {
+        attached = true;
+        hub.attachSource();
+      }
+      return true;
+    };
     return {
       setTrack: (t) => {
-        if (!stopped) hub.setTrack(t);
+        if (live()) hub.setTrack(t);
       },
       removeTrack: (id) => {
-        if (!stopped) hub.removeTrack(id);
+        if (live()) hub.removeTrack(id);
       },
       push: (p) => {
-        if (stopped) return;
-        // the first connection starts at 0; the hub shifts later ones to continue its timeline
-        offset ??= attempt === 1 ? -p.timeMs : 0;
+        if (!live()) return;
+        // the first connection that delivers starts at 0 (a failed first connect does not count);
+        // the hub shifts later ones to continue its timeline
+        offset ??= delivered ? 0 : -p.timeMs;
+        delivered = true;
         p.timeMs = Math.max(0, p.timeMs + offset);
         hub.push(p);
       },
@@ -134,9 +153,9 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
     if (stopped) return;
     attempt++;
     // a later connection is a new source on the same hub: its timeline continues the last one
-    if (attempt > 1) hub.attachSource();
+    const n = (feeding = attempt);
     const startedAt = Date.now();
-    connect(sinkFor(), attempt).then(
+    connect(sinkFor(attempt), attempt).then(
       (conn) => {
         if (stopped) {
           conn.close();
@@ -147,6 +166,7 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
         log.info(`stream ${ctx.name}: connected to ${ctx.source}`);
         const ended = (why: string): void => {
           if (current === conn) current = undefined;
+          if (feeding === n) feeding = 0;
           if (stopped) return;
           if (Date.now() - startedAt >= stableMs) failures = 0;
           failures++;
@@ -159,6 +179,7 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
         );
       },
       (err: unknown) => {
+        if (feeding === n) feeding = 0;
         if (stopped) return;
         failures++;
         if (isHazeError(err) && err.fatal) {

@@ -5,6 +5,7 @@
 
 import http from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { HazeError, isHazeError } from '../../util/errors.js';
 import { log, type Logger } from '../../util/log.js';
 import type { ByteSink } from '../../outputs/viewer.js';
@@ -22,6 +23,8 @@ export interface MediaRequest {
   socket: Socket;
   /** The viewer's session token, once the access step has decided it (outputs/play.ts requestToken). */
   token?: string;
+  /** The request body (POST, PATCH ...), at most `maxBytes` (HAZE_ERR_TOO_LARGE past it); absent for GET and HEAD. */
+  readBody?(maxBytes: number): Promise<Buffer>;
 }
 
 export interface MediaResponder {
@@ -53,9 +56,15 @@ export interface MediaBody {
 /** A route answers the request or returns false to pass it on. */
 export type MediaRoute = (req: MediaRequest, res: MediaResponder, log: Logger) => Promise<boolean> | boolean;
 
+/** Takes a WebSocket upgrade (the socket is its own from then on) or returns false to pass it on. */
+export type MediaUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer, log: Logger) => boolean;
+
+/** Methods with a body that routes may answer (WHIP/WHEP: POST, DELETE, PATCH); others get 405. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 export const CORS_HEADERS: Record<string, string> = {
   'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, HEAD, OPTIONS',
+  'Access-Control-Allow-Methods': 'GET, POST, HEAD, OPTIONS, DELETE, PATCH',
   'Access-Control-Allow-Headers': '*',
   'Access-Control-Expose-Headers': '*',
 };
@@ -68,10 +77,21 @@ export function normalizeAddress(addr: string | undefined): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
-export function createMediaServer(routes: MediaRoute[], logger: Logger = log): http.Server {
+export function createMediaServer(routes: MediaRoute[], logger: Logger = log, upgrades: MediaUpgrade[] = []): http.Server {
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES, keepAliveTimeout: KEEPALIVE_MS, requestTimeout: 30_000 }, (req, res) => {
     void handle(req, res, routes, logger);
   });
+  if (upgrades.length > 0) {
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => {});
+      try {
+        for (const u of upgrades) if (u(req, socket, head, logger)) return;
+      } catch (err) {
+        logger.warn(`HTTP upgrade ${req.url ?? ''} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot found\n');
+    });
+  }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     logger.debug(`HTTP client error from ${normalizeAddress(socket.remoteAddress)}: ${err.code ?? err.message}`);
     if (socket.writable && socket.bytesWritten === 0) {
@@ -96,18 +116,21 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, route
     res.end();
     return;
   }
-  if (method !== 'GET' && method !== 'HEAD') {
+  const withBody = BODY_METHODS.has(method);
+  if (method !== 'GET' && method !== 'HEAD' && !withBody) {
     sendSimple(res, 405, `Method ${method} not allowed here\n`, { Allow: 'GET, HEAD, OPTIONS' });
     return;
   }
   const request: MediaRequest = { method, path: decodePath(url.pathname), query: url.searchParams, headers: req.headers, peer, head: method === 'HEAD', socket: req.socket };
+  if (withBody) request.readBody = (maxBytes) => readBody(req, maxBytes);
   const reqLog = logger.child({ proto: 'HTTP', peer });
   const responder = makeResponder(req, res, request.head);
   try {
     for (const route of routes) {
       if (await route(request, responder, reqLog)) return;
     }
-    sendSimple(res, 404, `Not found: ${request.path}\n`);
+    if (withBody) sendSimple(res, 405, `Method ${method} not allowed here\n`, { Allow: 'GET, HEAD, OPTIONS' });
+    else sendSimple(res, 404, `Not found: ${request.path}\n`);
   } catch (err) {
     const status = isHazeError(err) ? (err.status ?? statusFor(err)) : 500;
     if (!isHazeError(err)) reqLog.error(`request ${request.path} failed: ${err instanceof Error ? err.stack : String(err)}`);
@@ -116,6 +139,30 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, route
       sendSimple(res, status, `${isHazeError(err) ? err.message : 'Internal error'}\n`, extra, request.head);
     }
   }
+}
+
+/** A request body of at most `maxBytes`; a larger one is refused before it is all read. */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBytes) {
+      reject(new HazeError('HAZE_ERR_TOO_LARGE', `a request body of ${declared} bytes (at most ${maxBytes})`, { status: 413 }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) {
+        reject(new HazeError('HAZE_ERR_TOO_LARGE', `a request body over ${maxBytes} bytes`, { status: 413 }));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
 }
 
 function statusFor(err: HazeError): number {

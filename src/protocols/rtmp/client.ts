@@ -143,6 +143,11 @@ export class RtmpClient extends TypedEmitter<RtmpClientEvents> {
     return this.closedReason !== null;
   }
 
+  /** Bytes received from the server so far (handshake included): a pull's statistics. */
+  get receivedBytes(): number {
+    return this.bytesReceived;
+  }
+
   private get timeoutMs(): number {
     return this.opts.timeoutMs ?? 10_000;
   }
