@@ -339,7 +339,7 @@ export const INPUTS: readonly InputInfo[] = [
   { name: 'Playlist', desc: 'A playlist of files played in order as a live stream', source_match: ['/*.pls'], priority: 9 },
   { name: 'HLS', desc: 'HLS pulls: follows a live playlist (the highest-bandwidth variant of a multivariant one; TS or fMP4 segments), plays a VoD playlist once', source_match: ['http://*.m3u8', 'https://*.m3u8', 'http-hls://*', 'https-hls://*'], priority: 9 },
   { name: 'RTMP', desc: 'RTMP pulls: plays the stream from another RTMP server (rtmp:// or rtmps://; MistServer has no RTMP pull input)', source_match: ['rtmp://*', 'rtmps://*'], priority: 9 },
-  { name: 'TSSRT', desc: 'MPEG-TS over SRT: srt://host:port sources, called by Haze (caller mode)', source_match: ['srt://*'], priority: 9 },
+  { name: 'TSSRT', desc: 'MPEG-TS over SRT: srt://host:port sources Haze calls, srt://:port sources that call Haze', source_match: ['srt://*'], priority: 9 },
 ];
 
 function globMatch(pattern: string, s: string): boolean {

@@ -1,5 +1,6 @@
 // SRT in a worker (reference §5.4 and the TSSRT connector): the listener on the UDP port the
-// angel hands to its UDP owner, and `srt://` pulls.
+// angel hands to its UDP owner, and `srt://` pulls (Haze calls `srt://host:port`, or listens
+// for one caller on `srt://:port`).
 //
 // A caller's stream id names the stream: `NAME`, or `#!::r=NAME,m=publish` (m=request plays).
 // With no mode, the connection publishes if it sends data within 3 s and plays otherwise, as
@@ -159,6 +160,7 @@ function handleConnection(deps: SrtDeps, socket: SrtSocket, port: number, log: L
   const label = `SRT ${socket.peer}:${socket.port} (${deps.push.forLog(rawPushName(req.name || sid))})`;
   const refuse = (why: string): void => {
     log.warn(`${label} refused: ${why}`);
+    socket.onClose = () => {};
     socket.close(why);
   };
   if (!req.name) {

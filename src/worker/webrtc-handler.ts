@@ -250,7 +250,17 @@ export class WebRtcService {
     }, log);
     whip = new WhipSession(peer, pub.hub, plans, log);
     this.publishers.set(stream, whip);
-    tracked = this.deps.tracker.open({ kind: 'input', stream, host: req.peer, token: '', connector: 'INPUT:WebRTC', requestUrl: req.requestUrl, bytes: () => ({ down: peer.counters.bytesOut, up: peer.counters.bytesIn }) });
+    tracked = this.deps.tracker.open({
+      kind: 'input',
+      stream,
+      host: req.peer,
+      token: '',
+      connector: 'INPUT:WebRTC',
+      requestUrl: req.requestUrl,
+      bytes: () => ({ down: peer.counters.bytesOut, up: peer.counters.bytesIn }),
+      // MistServer's pktcount / pktloss of an input: packets received and given up on
+      progress: () => ({ packets: { sent: whip!.counters.packetsReceived, lost: whip!.counters.lost, retrans: 0 } }),
+    });
     const session: Session = {
       id,
       kind: 'whip',

@@ -53,7 +53,8 @@ export async function startHaze(opts: { workers?: number; config?: Record<string
   );
   proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await Promise.all([waitPort(ports.api), waitPort(ports.http), waitPort(ports.rtmp)]).catch((err: unknown) => {
+  // a loaded machine can take well over 15 s to start the angel, the controller and the workers
+  await Promise.all([waitPort(ports.api, 40_000), waitPort(ports.http, 40_000), waitPort(ports.rtmp, 40_000)]).catch((err: unknown) => {
     // a server that did not come up must not outlive the test (nobody else holds its process);
     // SIGTERM, so the angel stops its children too
     proc.kill('SIGTERM');

@@ -127,14 +127,13 @@ describe('RTSP: ffmpeg and GStreamer publish, play and serve pulls', { timeout: 
       srcNals = units.map((u) => u.hash);
       let frame = 0;
       srcNalFrame = units.map((u) => (u.type === 1 || u.type === 5 ? frame++ : frame));
-      const parsed = parseFramemd5(frames.toString());
       srcTimed = timedFrames(frames.toString());
-      srcFlvVideo = parsed.filter((f) => f.stream === 0).map((f) => f.hash);
-      srcAudio = parsed.filter((f) => f.stream === 1).map((f) => f.hash);
+      srcFlvVideo = srcTimed.filter((f) => f.stream === 0).map((f) => f.hash);
+      srcAudio = srcTimed.filter((f) => f.stream === 1).map((f) => f.hash);
     })();
     [haze] = await Promise.all([startHaze({ workers: 1, config: { streams: { live: { source: 'push://127.0.0.1' }, cam: { source: `rtsp://user:pass@127.0.0.1:${serverPort}/test` } } } }), source]);
     console.log(`# setup: ${Date.now() - started} ms`);
-  });
+  }, { timeout: 40_000 });
   after(async () => {
     await source?.catch(() => undefined);
     await stop(server);

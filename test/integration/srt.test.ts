@@ -276,6 +276,18 @@ describe('SRT (TSSRT) against ffmpeg and srt-live-transmit', () => {
 
   });
 
+  it('a listener-mode source (srt://:PORT): ffmpeg calls Haze, an HTTP viewer reads the stream', async () => {
+    const port = await freePort();
+    await haze.api({ addstream: { called: { source: `srt://:${port}` } } });
+    // the viewer starts the pull, which listens; then ffmpeg calls (looping, as the pull above)
+    const viewer = videoHashes(haze.httpUrl('/called.ts'), ['-t', '2']);
+    await logLine(new RegExp(`stream called: input started from srt://:${port}`));
+    const pub = peer('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', SOURCE, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${port}?streamid=cam`], ['ignore', 'ignore', 'pipe']);
+    assertContiguous(await viewer.hashes, 30, 'listener-mode SRT source -> HTTP .ts viewer');
+    pub.kill('SIGINT');
+    await exited(pub);
+  });
+
   it('a passphrase encrypts publish and play (AES-192 and AES-128); a wrong or missing one is refused', async () => {
     const protocols = defaultConfig().config.protocols.map((p) => (p.connector === 'TSSRT' ? { ...p, passphrase: 'haze-srt-secret' } : p));
     await haze.api({ config: { protocols } });

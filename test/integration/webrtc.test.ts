@@ -12,7 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { sleep } from '../helpers.js';
+import { runOk, sleep } from '../helpers.js';
 import { publishTestPattern, startHaze, type HazeInstance } from './harness.js';
 import { controlWorker } from '../../src/protocols/dtsc/relay.js';
 import { runPaths, workerSocketPath } from '../../src/util/run-dir.js';
@@ -203,6 +203,9 @@ describe('WebRTC (WHIP, WHEP, WebSocket signalling) in headless Chromium', { tim
     const tracks = Object.values(info.meta!.tracks!);
     assert.deepEqual(tracks.map((t) => t.codec).sort(), ['H264', 'opus']);
     assert.equal(tracks.find((t) => t.codec === 'H264')!.width, 320);
+    // what came in over WHIP goes out over the other outputs: ffprobe reads it as Matroska
+    const probed = await runOk('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', haze.httpUrl(`/${stream}.mkv`)], { timeoutMs: 10_000 });
+    assert.deepEqual(probed.toString().trim().split('\n').map((l) => l.replace(/,+$/, '')).sort(), ['h264,320,240', 'opus']);
 
     const played = (await view.evaluate(`window.play(${JSON.stringify(haze.httpUrl(`/whep/${stream}`))})`)) as { location: string };
     assert.match(played.location, /^\/whep\/live\+whip\/[0-9a-f]{16}$/);

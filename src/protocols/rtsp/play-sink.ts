@@ -80,7 +80,11 @@ export class PlaySink {
         }
       } else if (s?.kind === 'udp') {
         const sock = rtcp ? s.socket.rtcp : s.socket.rtp;
-        sock.send(chunk.subarray(pos + 4, end), rtcp ? s.rtcpPort : s.rtpPort, s.host);
+        try {
+          sock.send(chunk.subarray(pos + 4, end), rtcp ? s.rtcpPort : s.rtpPort, s.host);
+        } catch {
+          // the session's sockets closed under a last write: nothing more to deliver
+        }
       }
       pos = end;
     }

@@ -17,7 +17,8 @@
 //   stream-id.ts      the streamid conventions (plain name, `#!::r=NAME,m=publish`)
 //   connection.ts     one connection's state machine: (datagram, now) -> datagrams/payloads/timers
 //   multiplexer.ts    many connections on one dgram.Socket, listener handshakes
-//   caller.ts         a caller with its own socket (pulls and pushes), srt:// URL options
+//   caller.ts         a caller (or a one-caller listener) with its own socket, srt:// URL options
+//   ts-payloads.ts    MPEG-TS cut into payloads of seven TS packets
 //
 // Data packet:                            Control packet:
 //   0|  packet sequence number (31)         1| control type (15) | subtype (16)

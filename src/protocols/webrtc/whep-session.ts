@@ -31,6 +31,11 @@ export interface SendPlan {
 
 /** Packets remembered per track for NACKs (about 2.5 s of a 2 Mbit/s stream). */
 const HISTORY = 512;
+/**
+ * A packet is sent again at most this often: a receiver that keeps NACKing what it already got
+ * (a slow client, a repeated NACK) must not multiply the stream's rate.
+ */
+const RESEND_INTERVAL_MS = 40;
 /** Packets sent at once; more wait for the pacer (the first GOP of a new viewer). */
 const BURST = 48;
 /** The pacer's rate: packets per millisecond tick (about 150 Mbit/s of 1200-byte payloads). */
@@ -49,6 +54,8 @@ interface TrackSender {
   history: (RtpChunk | undefined)[] | undefined;
   historySeq: Int32Array | undefined;
   historyRoc: Uint32Array | undefined;
+  /** When each remembered packet was last sent again (performance.now(), 0 never). */
+  historyResent: Float64Array | undefined;
 }
 
 export interface WhepCounters {
@@ -92,6 +99,7 @@ export class WhepSession implements RtpFeedViewer {
         history: plan.nack ? new Array<RtpChunk | undefined>(HISTORY) : undefined,
         historySeq: plan.nack ? new Int32Array(HISTORY).fill(-1) : undefined,
         historyRoc: plan.nack ? new Uint32Array(HISTORY) : undefined,
+        historyResent: plan.nack ? new Float64Array(HISTORY) : undefined,
       };
       this.bySsrc.set(plan.ssrc, s);
       return s;
@@ -164,6 +172,7 @@ export class WhepSession implements RtpFeedViewer {
       s.history[slot] = c;
       s.historySeq![slot] = seq;
       s.historyRoc![slot] = s.roc;
+      s.historyResent![slot] = 0;
     }
     s.packets++;
     s.octets += c.payload.length;
@@ -180,10 +189,12 @@ export class WhepSession implements RtpFeedViewer {
           const s = this.bySsrc.get(m.mediaSsrc);
           this.counters.nacksReceived++;
           if (!s?.history) break;
+          const now = performance.now();
           for (const seq of m.lost) {
             const slot = seq & (HISTORY - 1);
             const c = s.history[slot];
-            if (!c || s.historySeq![slot] !== seq) continue;
+            if (!c || s.historySeq![slot] !== seq || now - s.historyResent![slot]! < RESEND_INTERVAL_MS) continue;
+            s.historyResent![slot] = now;
             const n = this.peer.sendRtp(c.marker, s.plan.payloadType, seq, (s.tsBase + c.timestamp) >>> 0, s.plan.ssrc, s.historyRoc![slot]!, c.payload);
             if (n > 0) {
               this.counters.retransmitted++;
