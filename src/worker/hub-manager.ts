@@ -7,6 +7,7 @@
 import type { StreamHub as Hub } from '../hub/stream-hub.js';
 import { StreamHub } from '../hub/stream-hub.js';
 import { MultiInput, inputHub } from '../inputs/multi-input.js';
+import { withoutCredentials } from '../inputs/pull/pull-input.js';
 import { HazeError, errorText } from '../util/errors.js';
 import { TypedEmitter } from '../util/events.js';
 import type { Logger } from '../util/log.js';
@@ -490,13 +491,13 @@ export class HubManager extends TypedEmitter<HubManagerEvents> {
     input = this.startInput!.start(name, source, pub.hub, {
       aborted: (machineReason, humanReason) => {
         if (stopped) return;
-        this.log.warn(`stream ${name}: input ${source} failed: ${humanReason}`);
+        this.log.warn(`stream ${name}: input ${withoutCredentials(source)} failed: ${humanReason}`);
         this.emit('inputAbort', { name, source, machineReason, humanReason });
         handle.stop(`input failed: ${humanReason}`);
       },
     });
     if (stopped) input.stop(); // it failed at once
-    else this.log.info(`stream ${name}: input started from ${source}`);
+    else this.log.info(`stream ${name}: input started from ${withoutCredentials(source)}`);
   }
 
   /** Whether `name` is configured (itself, not as a wildcard instance) with an always_on input. */

@@ -3,10 +3,10 @@
 // at once, timelines rebased across connections, the outage grace that ends a stream whose
 // source never comes back, and a dead connection's late output kept away from its successor.
 
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StreamHub } from '../../src/hub/stream-hub.js';
-import { reconnectingPull, type PullConnection, type PullContext, type PullSink } from '../../src/inputs/pull/pull-input.js';
+import { reconnectingPull, withoutCredentials, type PullConnection, type PullContext, type PullSink } from '../../src/inputs/pull/pull-input.js';
 import type { Packet, Track } from '../../src/media/types.js';
 import { NO_TRACKING } from '../../src/stats/tracker.js';
 import { HazeError } from '../../src/util/errors.js';
@@ -274,4 +274,10 @@ describe('reconnectingPull', () => {
     await until(() => c.closed, 'late connection closed');
     assert.equal(h.aborts.length, 0);
   });
+});
+
+test('source URLs in log lines keep their credentials out', () => {
+  assert.equal(withoutCredentials('rtsp://admin:secret@cam.local:554/stream1'), 'rtsp://***@cam.local:554/stream1');
+  assert.equal(withoutCredentials('rtsp://cam.local/a@b'), 'rtsp://cam.local/a@b');
+  assert.equal(withoutCredentials('ts-exec:ffmpeg -i x -f mpegts -'), 'ts-exec:ffmpeg -i x -f mpegts -');
 });

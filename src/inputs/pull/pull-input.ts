@@ -36,6 +36,11 @@ export interface PullKind {
   start(ctx: PullContext): { stop(): void };
 }
 
+/** A source URL for the log: a camera's `user:pass@` stays out of it. */
+export function withoutCredentials(source: string): string {
+  return source.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}
+
 /** The kind that takes `source`, if any (the first that accepts it). */
 export function pullKindFor(kinds: readonly PullKind[], source: string): PullKind | undefined {
   return kinds.find((k) => k.accepts(source));
@@ -143,7 +148,7 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
       return;
     }
     const delay = Math.min(maxDelay, minDelay * 2 ** Math.max(0, failures - 1));
-    log.warn(`stream ${ctx.name}: source ${ctx.source}: ${why}; connecting again in ${delay} ms`);
+    log.warn(`stream ${ctx.name}: source ${withoutCredentials(ctx.source)}: ${why}; connecting again in ${delay} ms`);
     timer = setTimeout(run, delay);
     timer.unref();
   };
@@ -163,14 +168,14 @@ export function reconnectingPull(ctx: PullContext, connect: (sink: PullSink, att
         }
         current = conn;
         everConnected = true;
-        log.info(`stream ${ctx.name}: connected to ${ctx.source}`);
+        log.info(`stream ${ctx.name}: connected to ${withoutCredentials(ctx.source)}`);
         const ended = (why: string): void => {
           if (current === conn) current = undefined;
           if (feeding === n) feeding = 0;
           if (stopped) return;
           if (Date.now() - startedAt >= stableMs) failures = 0;
           failures++;
-          hub.detachSource(`source ${ctx.source}: ${why}`, graceMs);
+          hub.detachSource(`source ${withoutCredentials(ctx.source)}: ${why}`, graceMs);
           retry(why);
         };
         conn.done.then(
