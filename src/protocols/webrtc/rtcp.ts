@@ -14,6 +14,7 @@
 //  | feedback (205/206): SSRC of media source, then FCI                     |
 
 import { HazeError } from '../../util/errors.js';
+import { ntpFromUnixMs } from '../rtp/rtcp.js';
 
 export const RTCP_SR = 200;
 export const RTCP_RR = 201;
@@ -150,13 +151,6 @@ function header(out: Buffer, offset: number, countOrFormat: number, pt: number, 
   out.writeUInt16BE(bytes / 4 - 1, offset + 2);
 }
 
-/** NTP time (RFC 5905) of a wall-clock time in ms: seconds since 1900 and a 32-bit fraction. */
-export function ntpTime(unixMs: number): { seconds: number; fraction: number } {
-  const seconds = Math.floor(unixMs / 1000) + 2208988800;
-  const fraction = Math.floor(((unixMs % 1000) / 1000) * 0x100000000);
-  return { seconds: seconds >>> 0, fraction: fraction >>> 0 };
-}
-
 /** A sender report without report blocks, followed by an SDES CNAME chunk (a compound packet). */
 export function writeSenderReport(ssrc: number, unixMs: number, rtpTimestamp: number, packets: number, octets: number, cname: string): Buffer {
   const name = Buffer.from(cname.slice(0, 255), 'utf8');
@@ -164,7 +158,7 @@ export function writeSenderReport(ssrc: number, unixMs: number, rtpTimestamp: nu
   const sdesBytes = Math.ceil((4 + 4 + 2 + name.length + 1) / 4) * 4;
   const out = Buffer.alloc(28 + sdesBytes);
   header(out, 0, 0, RTCP_SR, 28);
-  const ntp = ntpTime(unixMs);
+  const ntp = ntpFromUnixMs(unixMs);
   out.writeUInt32BE(ssrc >>> 0, 4);
   out.writeUInt32BE(ntp.seconds, 8);
   out.writeUInt32BE(ntp.fraction, 12);

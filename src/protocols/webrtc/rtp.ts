@@ -12,6 +12,7 @@
 //  |  CSRCs (CC x 32 bits), header extension (X), payload, padding (P) |
 
 import { HazeError } from '../../util/errors.js';
+import { seqDelta } from '../rtp/packet.js';
 
 export const RTP_HEADER_BYTES = 12;
 
@@ -73,7 +74,7 @@ export function serializeRtp(p: RtpPacket): Buffer {
   return out;
 }
 
-/** `a - b` for 16-bit sequence numbers, in -32768..32767. */
+/** `a - b` for 16-bit sequence numbers, in -32768..32767 (rtp/packet.ts seqDelta, argument order of a subtraction). */
 export function seqDiff(a: number, b: number): number {
-  return ((((a - b) & 0xffff) + 0x8000) & 0xffff) - 0x8000;
+  return seqDelta(b, a);
 }
