@@ -14,5 +14,5 @@ ln -sfn "$src/test/fixtures" "$ws/test/fixtures"
 # test/helpers.ts finds MistServer's fixtures next to the repository
 [ -e /tmp/shared ] || ln -sfn "$(cd "$src/.." && pwd)/shared" /tmp/shared
 # type errors are printed but do not stop the build (others may be mid-change in shared files)
-(cd "$src" && { npx tsc -p tsconfig.json --outDir "$ws/dist" || echo "dev-workspace: type errors above" >&2; npx tsc -p src/web/player/tsconfig.json --outDir "$ws/dist/web/player"; })
+(cd "$src" && { npx tsc -p tsconfig.json --outDir "$ws/dist" || echo "dev-workspace: type errors above" >&2; npx tsc -p src/web/player/tsconfig.json --outDir "$ws/dist/web/player"; bash scripts/build-ui.sh "$ws/dist/web/ui"; })
 echo "$ws"

@@ -305,7 +305,7 @@ function printWelcome(config: HazeConfig, sockets: Map<string, BoundSocket>, udp
   const http = sockets.get('HTTP');
   const rtmp = sockets.get('RTMP');
   const lines = [`Haze is running (${fromDefault ? 'embedded default config; saved to ' : 'config '}${configPath})`];
-  if (api) lines.push(`  API:      http://127.0.0.1:${api.port}/api`);
+  if (api) lines.push(`  Manage:   http://127.0.0.1:${api.port}/ (web interface; JSON API at /api)`);
   const streams = Object.keys(config.streams);
   const example = streams.includes('live') ? 'live' : (streams[0] ?? 'NAME');
   if (rtmp) lines.push(`  Publish:  ffmpeg -re -i INPUT -c copy -f flv rtmp://127.0.0.1:${rtmp.port}/live/${example}`);

@@ -2,8 +2,8 @@
 // comes from the body only with `Content-Type: application/json`, otherwise from the `command`
 // variable of the query string or of a urlencoded/multipart body. Answers are
 // `text/javascript`, JSON + "\n\n" (JSONP with `callback`/`jsonp`), with CORS headers.
-// `/api2` implies `minimal`. `/` without a command serves a placeholder page until the web UI
-// exists. Authorization is remembered per TCP connection (per socket).
+// `/api2` implies `minimal`. Any other GET is the web UI (ui-files.ts). Authorization is
+// remembered per TCP connection (per socket).
 
 import type http from 'node:http';
 import { errorText } from '../util/errors.js';
@@ -12,6 +12,7 @@ import { handleApiCommand, type ApiHost, type ApiRequestContext } from './api.js
 import { authorizeHeader, createAuthState, hasForwardHeaders, isLocalRequest, normalizeAddress, type AuthState } from './auth.js';
 import { isPlainObject } from './default-config.js';
 import { PROMETHEUS_TEXT_TYPE, prometheusJson, prometheusText } from '../stats/prometheus.js';
+import { serveUi } from './ui-files.js';
 
 /** Largest request body accepted; an API command is a few kilobytes. */
 export const MAX_API_BODY_BYTES = 1024 * 1024;
@@ -29,26 +30,6 @@ const CORS_HEADERS: Record<string, string> = {
   'Access-Control-Expose-Headers': 'WWW-Authenticate',
   'Access-Control-Max-Age': '600',
 };
-
-const PLACEHOLDER_HTML = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Haze</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;line-height:1.5;padding:0 1em}code{background:#eee;padding:0 .2em}</style>
-</head>
-<body>
-<h1>Haze</h1>
-<p>This is the Haze controller. The web management interface arrives in a later release; until
-then, manage the server through its MistServer-compatible JSON API on this port.</p>
-<ul>
-<li><a href="/api">/api</a>: the full state (streams, config, log)</li>
-<li><a href="/api2?command=%7B%22active_streams%22%3Atrue%7D">/api2?command={"active_streams":true}</a>: streams that are live now</li>
-<li><a href="/api2?command=%7B%22capabilities%22%3Atrue%7D">/api2?command={"capabilities":true}</a>: protocols and machine load</li>
-</ul>
-<p>Documentation: <code>README.md</code> and <code>docs/</code> in the Haze repository; the API
-follows MistServer's (<a href="https://docs.mistserver.org/">docs.mistserver.org</a>).</p>
-</body>
-</html>
-`;
 
 type Vars = { get(name: string): string | null | undefined };
 
@@ -239,22 +220,10 @@ function serveMetrics(req: http.IncomingMessage, res: http.ServerResponse, url: 
   return true;
 }
 
-function sendHtml(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const body = Buffer.from(PLACEHOLDER_HTML, 'utf8');
-  res.writeHead(200, {
-    'Content-Type': 'text/html; charset=utf-8',
-    'Content-Length': String(body.length),
-    'Cache-Control': 'no-cache',
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
-    'X-Frame-Options': 'DENY',
-  });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
-
 /**
- * The request handler for the API port: `/api`, `/api2` (minimal) and `/`; any other path is
- * a 404 JSON error, except the Prometheus paths (serveMetrics; the controller routes `/ws`
- * before calling this).
+ * The request handler for the API port: `/api`, `/api2` (minimal), and `/` with a command; the
+ * Prometheus paths (serveMetrics); any other GET is the web UI (ui-files.ts). Other methods on
+ * other paths are a 404 JSON error. The controller routes `/ws` before calling this.
  */
 export function createApiRequestHandler(host: ApiHost): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const states = new WeakMap<object, AuthState>();
@@ -290,8 +259,13 @@ export function createApiRequestHandler(host: ApiHost): (req: http.IncomingMessa
       return;
     }
     const p = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-    if (p !== '/api' && p !== '/api2' && p !== '/' && serveMetrics(req, res, url, host)) return;
-    if (p !== '/api' && p !== '/api2' && p !== '/') {
+    const isApi = p === '/api' || p === '/api2' || (p === '/' && url.searchParams.has('command'));
+    if (!isApi && serveMetrics(req, res, url, host)) return;
+    if (!isApi && (method === 'GET' || method === 'HEAD')) {
+      serveUi(req, res, url.pathname);
+      return;
+    }
+    if (!isApi && p !== '/') {
       send(req, res, { status: 404, body: { error: `not found: ${p.slice(0, 200)} (the API is at /api and /api2)`, LTS: 1 } });
       return;
     }
@@ -307,10 +281,6 @@ export function createApiRequestHandler(host: ApiHost): (req: http.IncomingMessa
       }
       const commandText = body.json ?? body.vars?.get('command') ?? q.get('command') ?? undefined;
       const hasCommand = commandText !== undefined && commandText.trim() !== '';
-      if (p === '/' && !hasCommand) {
-        sendHtml(req, res);
-        return;
-      }
       const request = hasCommand ? parseCommand(commandText) : {};
       if (p === '/api2' && !Object.hasOwn(request, 'minimal')) request['minimal'] = true;
 

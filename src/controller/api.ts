@@ -14,9 +14,11 @@ import { HAZE_VERSION } from '../util/version.js';
 import { authorizeRequest, logout, unauthorizedBlock, normalizeAddress, type AuthResult, type AuthState } from './auth.js';
 import type { ConfigStore } from './config-store.js';
 import { MODULE_CALLS } from './api-modules.js';
+import { triggerCapabilities } from './api-admin.js';
 import type { WorkerLink } from './worker-link.js';
 import type { CustomVariables } from './custom-variables.js';
 import type { TriggerDispatcher } from '../triggers/dispatch.js';
+import { streamOptions } from './stream-options.js';
 import type { TypedEmitter } from '../util/events.js';
 import type { SessionTable } from '../stats/session-table.js';
 import type { AccessEntry, LiveFeedEvents, LogEntry, StatsSnapshot, StreamStateEntry } from '../stats/snapshot.js';
@@ -63,8 +65,12 @@ export interface ApiHost {
   metrics?(): StatsSnapshot;
   /** log lines, finished sessions and stream states as they come (the WebSocket API, §3.5) */
   feed?: LiveFeed;
+  /** the port of each listening connector in this run (config with the command line's flags applied) */
+  ports?(): Record<string, number>;
   /** the sessions (clients, totals, stats_streams, tags); absent in unit tests of the API alone */
   stats?: SessionTable;
+  /** measured cost per viewer / Mbit/s (the `capacity` call); absent in unit tests of the API alone */
+  capacity?: Pick<import('./api-capacity.js').CapacitySampler, 'answer'>;
 }
 
 /** What the WebSocket API subscribes to: the recent history of each kind, then events. */
@@ -340,6 +346,7 @@ export const INPUTS: readonly InputInfo[] = [
   { name: 'HLS', desc: 'HLS pulls: follows a live playlist (the highest-bandwidth variant of a multivariant one; TS or fMP4 segments), plays a VoD playlist once', source_match: ['http://*.m3u8', 'https://*.m3u8', 'http-hls://*', 'https-hls://*'], priority: 9 },
   { name: 'RTMP', desc: 'RTMP pulls: plays the stream from another RTMP server (rtmp:// or rtmps://; MistServer has no RTMP pull input)', source_match: ['rtmp://*', 'rtmps://*'], priority: 9 },
   { name: 'TSSRT', desc: 'MPEG-TS over SRT: srt://host:port sources Haze calls, srt://:port sources that call Haze', source_match: ['srt://*'], priority: 9 },
+  { name: 'RTSP', desc: 'RTSP pulls: plays a camera or server over rtsp:// (Basic/Digest auth, RTP over UDP or TCP)', source_match: ['rtsp://*'], priority: 9 },
 ];
 
 function globMatch(pattern: string, s: string): boolean {
@@ -425,10 +432,11 @@ export function capabilities(): Record<string, unknown> {
   const [one = 0, five = 0, fifteen = 0] = os.loadavg();
   const pct = (used: number, total: number): number => (total > 0 ? Math.round((100 * used) / total) : 0);
   const inputs: Record<string, unknown> = {};
-  for (const i of INPUTS) inputs[i.name] = { ...i };
+  for (const i of INPUTS) inputs[i.name] = { ...i, optional: streamOptions(i.name) };
   return {
     connectors: connectorCapabilities(),
     inputs,
+    triggers: triggerCapabilities(),
     cpu: [...byModel.values()],
     speed: cpus.reduce((s, c) => s + c.speed, 0),
     threads: cpus.length,
@@ -448,7 +456,7 @@ export function capabilities(): Record<string, unknown> {
 function sourceCapabilities(source: string): Record<string, unknown> {
   const input = INPUTS.filter((i) => i.source_match.some((p) => globMatch(p, source))).sort((a, b) => b.priority - a.priority)[0];
   if (!input) return { error: `no input of this Haze build accepts the source ${JSON.stringify(source.slice(0, 200))}` };
-  return { ...input, source };
+  return { ...input, optional: streamOptions(input.name), source };
 }
 
 // ---- stream config calls -------------------------------------------------------------------
@@ -520,7 +528,7 @@ function applyConfigCall(arg: unknown, store: ConfigStore, errors: string[]): vo
  * The stream changes that STREAM_ADD / STREAM_CONFIG / STREAM_REMOVE allow (reference §4.2: a
  * false answer of a blocking handler rejects that stream's change, not the whole request).
  */
-async function vetStreamChanges(host: ApiHost, call: string, changed: Map<string, StreamConfig>, removed: string[], errors: string[]): Promise<{ changed: Map<string, StreamConfig>; removed: string[] }> {
+export async function vetStreamChanges(host: ApiHost, call: string, changed: Map<string, StreamConfig>, removed: string[], errors: string[]): Promise<{ changed: Map<string, StreamConfig>; removed: string[] }> {
   const t = host.triggers;
   if (!t) return { changed, removed };
   const current = host.config.get().streams;
@@ -681,7 +689,8 @@ export async function handleApiCommand(request: Record<string, unknown>, ctx: Ap
     if (present(request, 'capabilities')) {
       try {
         const arg = request['capabilities'];
-        out['capabilities'] = typeof arg === 'string' ? sourceCapabilities(arg) : capabilities();
+        // `listening` (a Haze extension): the ports in use, which the command line may have changed
+        out['capabilities'] = typeof arg === 'string' ? sourceCapabilities(arg) : { ...capabilities(), ...(host.ports ? { listening: host.ports() } : {}) };
       } catch (err) {
         errors.push(describeError('capabilities', err));
       }

@@ -53,8 +53,9 @@ export interface AuthRequest {
 
 const alog = log.child({ proc: 'auth' });
 
-const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
-const MAX_PASSWORD_CHARS = 1024;
+/** Account names (also used by the account_* API calls). */
+export const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+export const MAX_PASSWORD_CHARS = 1024;
 const MAX_AUTH_HEADER_CHARS = 4096;
 
 export function md5Hex(s: string): string {
@@ -181,6 +182,20 @@ export interface AuthResult {
   block: AuthorizeBlock;
 }
 
+/** When each user was last logged logging in from each address (bounded). */
+const loginsLogged = new Map<string, number>();
+/** A proxied client (the web UI behind a reverse proxy) logs in with every request: one line per this long. */
+const LOGIN_LOG_QUIET_MS = 10 * 60_000;
+
+function noteLogin(user: string, peer: string, nowMs: number): void {
+  const key = `${user}\n${peer}`;
+  const last = loginsLogged.get(key);
+  if (last !== undefined && nowMs - last < LOGIN_LOG_QUIET_MS) return;
+  if (loginsLogged.size >= 1024) loginsLogged.clear();
+  loginsLogged.set(key, nowMs);
+  alog.info(`user ${user} logged in from ${peer}`);
+}
+
 /**
  * The authorize step of one API request (`member` = the request's `authorize` value, if any).
  * Updates `req.auth` and returns the block for the answer. Account creation (new_username +
@@ -224,7 +239,7 @@ export function authorizeRequest(member: unknown, req: AuthRequest, store: Confi
   const user = a['username'];
   if (typeof user === 'string' && user !== '') {
     if (checkCredentials(store, user, a['password'], challenge, peer)) {
-      if (!state.authorized || state.username !== user) alog.info(`user ${user} logged in from ${peer}`);
+      if (!state.authorized || state.username !== user) noteLogin(user, peer, now.getTime());
       state.authorized = true;
       state.username = user;
       return { authorized: true, block: { status: 'OK' } };

@@ -23,6 +23,7 @@ import { dropCompletedRules } from './api-pushes.js';
 import { controllerTriggers, SystemTriggers } from './system-triggers.js';
 import { CONNECTORS, effectivePorts, type HazeConfig, type PortOverrides } from './default-config.js';
 import { StatsCollector, type StatsCollectorOptions } from './stats-collector.js';
+import { CapacitySampler, connectionFigures } from './api-capacity.js';
 import { withSessions } from './api-stats.js';
 import { MachineSampler } from '../stats/machine.js';
 import type { LogEntry } from '../stats/snapshot.js';
@@ -153,6 +154,7 @@ export async function runController(): Promise<void> {
 
   const workers = workerLink(paths);
   const machine = new MachineSampler();
+  const capacity = new CapacitySampler(paths.run);
   const stats = new StatsCollector({
     workers,
     checkpointFile: path.join(paths.run, 'stats.json'),
@@ -162,12 +164,14 @@ export async function runController(): Promise<void> {
     logs: () => ring,
     logCount: () => logCount,
     workerLog: addLine,
+    afterRound: () => capacity.tick(() => connectionFigures(stats.table, Date.now())),
     log: log.child({ proc: 'stats' }),
   });
   onLogLine = (entry) => stats.logLine(entry);
   stats.start();
 
   const host: ApiHost = {
+    ports: () => effectivePorts(store.get(), overrides),
     config: store,
     instanceId,
     streamStats: async () => withSessionFigures(await gatherStreamStats(paths.sockets), stats),
@@ -178,6 +182,7 @@ export async function runController(): Promise<void> {
     metrics: () => stats.snapshot(),
     feed: stats.feed,
     stats: stats.table,
+    capacity,
   };
   // auto-push rules whose completetime passed are dropped (the workers already stopped their pushes)
   const ruleSweep = setInterval(() => {

@@ -61,6 +61,8 @@ export interface StatsCollectorOptions {
   logCount(): number;
   /** A worker's log line, for the controller's log (the API's `log`, the WebSocket feed). */
   workerLog(entry: LogEntry): void;
+  /** Called after every round (the capacity sampler rides on this tick). */
+  afterRound?: () => void;
   log: Logger;
 }
 
@@ -146,6 +148,7 @@ export class StatsCollector {
       this.lastTickMs = at;
       if (this.table.takeFullWarning()) this.opts.log.warn('the statistics track their maximum of sessions; new ones are left out');
       this.emitStreamChanges();
+      this.opts.afterRound?.();
       if (finishedSome || at - this.lastSavedMs >= CHECKPOINT_MS) await this.save(at);
     } catch (err) {
       this.opts.log.warn(`statistics round: ${(err as Error).message}`);

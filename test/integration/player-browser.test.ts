@@ -7,23 +7,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../browser.js';
 import { sleep } from '../helpers.js';
 import { publishTestPattern, startHaze, type HazeInstance } from './harness.js';
-
-const CHROMIUM = process.env['HAZE_CHROMIUM'] ?? '/usr/bin/chromium';
-// What works on this kind of machine (closed network, root, no GPU): see the env notes.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--autoplay-policy=no-user-gesture-required',
-];
 
 const STREAM = 'live+player';
 const HLS = 'html5/application/vnd.apple.mpegurl';
@@ -87,7 +74,7 @@ describe('embeddable player in headless Chromium', { timeout: 300_000 }, () => {
 
   before(async () => {
     haze = await startHaze({ workers: 2 });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     // 1 s keyframe interval, H.264 (B-frames) + AAC, for longer than the whole suite
     publishers.push(publishTestPattern(haze.rtmpUrl(STREAM), 600));
     for (let i = 0; i < 100; i++) {

@@ -11,29 +11,15 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../browser.js';
 import { runOk, sleep } from '../helpers.js';
 import { publishTestPattern, startHaze, type HazeInstance } from './harness.js';
 import { controlWorker } from '../../src/protocols/dtsc/relay.js';
 import { runPaths, workerSocketPath } from '../../src/util/run-dir.js';
 
-const CHROMIUM = process.env['HAZE_CHROMIUM'] ?? '/usr/bin/chromium';
-// What works on this kind of machine (closed network, root, no GPU): see the env notes.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  // host candidates on loopback too, so the media stays on 127.0.0.1
-  '--allow-loopback-in-peer-connection',
-  '--autoplay-policy=no-user-gesture-required',
-];
+// Chromium's fake camera and microphone, and host candidates on loopback too, so the media stays on 127.0.0.1
+const WEBRTC_ARGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--allow-loopback-in-peer-connection'];
 const DROP = 0.05;
 
 /** The page's WebRTC helpers (run in the browser; the test is compiled without the DOM library). */
@@ -145,7 +131,7 @@ describe('WebRTC (WHIP, WHEP, WebSocket signalling) in headless Chromium', { tim
     // the server under test drops 5% of its SRTP datagrams (read from its environment at start)
     process.env['HAZE_TEST_UDP_DROP'] = String(DROP);
     const started = startHaze({ workers: 2 }).finally(() => delete process.env['HAZE_TEST_UDP_DROP']);
-    const pages = chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }).then(async (b) => {
+    const pages = launchChromium(WEBRTC_ARGS).then(async (b) => {
       browser = b;
       await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
       const url = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`;

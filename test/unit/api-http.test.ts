@@ -156,14 +156,28 @@ test('an oversized body is refused with 413', async () => {
 });
 
 test('paths, methods, HEAD and OPTIONS', async () => {
-  let r = await api('/nope');
-  assert.equal(r.status, 404);
-  assert.match(r.json.error, /not found/);
-  r = await api('/');
+  // any other GET is the web UI's page, with a <base> back to where the port is mounted
+  let r = await api('/');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type')!, /^text\/html/);
-  assert.match(r.text, /web (management )?interface/i);
-  assert.match(r.text, /href="\/api"/);
+  assert.match(r.headers.get('content-security-policy')!, /default-src 'self'/);
+  assert.match(r.text, /<base href="\.\/">/);
+  assert.match(r.text, /src="ui\/main\.js"/);
+  r = await api('/streams/cam');
+  assert.equal(r.status, 200);
+  assert.match(r.text, /<base href="\.\.\/">/);
+  r = await api('/deep/under/ui/main.js', { headers: { 'Accept-Encoding': 'gzip' } });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type')!, /^text\/javascript/);
+  assert.match(r.text, /import/, 'the module itself (fetch undoes the gzip)');
+  const etag = r.headers.get('etag')!;
+  assert.equal((await api('/ui/main.js', { headers: { 'If-None-Match': etag } })).status, 304);
+  assert.equal((await api('/ui/nosuch.js')).status, 404);
+  assert.equal((await api('/ui/../../package.json')).status, 200, 'a path out of ui/ is only a page path');
+  assert.doesNotMatch((await api('/ui/..%2f..%2fpackage.json')).text, /"devDependencies"/);
+  r = await api('/nope', { method: 'POST' });
+  assert.equal(r.status, 404);
+  assert.match(r.json.error, /not found/);
   r = await api(`/?command=${cmd({ minimal: 1 })}`);
   assert.deepEqual(r.json, { authorize: { status: 'OK', local: true }, LTS: 1 });
   r = await api('/api/');

@@ -1,0 +1,132 @@
+// Pushes and recordings: running pushes (status, stop), starting one, the automatic push rules
+// (every matching stream is pushed or recorded when it goes live), and the recordings on disk.
+
+import type { Answer, ApiRequest } from '../api.js';
+import { badge, every, field, fill, fmtBytes, fmtDuration, fmtTime, h, messageBox, table } from '../dom.js';
+import type { Page } from '../page.js';
+
+const TICK_MS = 3000;
+
+interface PushStatus {
+  state?: string;
+  bytes?: number;
+  activeSeconds?: number;
+  lastError?: string;
+  reconnects?: number;
+  files?: string[];
+}
+
+interface Recording {
+  path: string;
+  name: string;
+  stream: string | null;
+  size: number;
+  modified: number;
+  duration_ms: number | null;
+  growing: boolean;
+}
+
+const stateKind = (s: string | undefined): 'ok' | 'warn' | 'bad' | 'idle' => (s === 'active' || s === 'recording' ? 'ok' : s === 'reconnecting' ? 'bad' : s === 'ended' ? 'idle' : 'warn');
+
+export const pushesPage: Page = (root, ctx) => {
+  const msg = messageBox();
+  const running = h('div', {});
+  const autos = h('div', {});
+  const recs = h('div', {});
+
+  const streamIn = h('input', { name: 'push-stream', required: true, placeholder: 'live+cam, live+ (all), #tag' });
+  const targetIn = h('input', { name: 'push-target', required: true, placeholder: 'rtmp://host/app/key  or  /recordings/$stream_$datetime.mkv' });
+  const autoBox = h('input', { type: 'checkbox', name: 'push-auto' });
+  const startForm = h(
+    'form',
+    { class: 'card inline-form', 'aria-label': 'Start a push' },
+    h('h2', {}, 'Start a push or recording'),
+    field('Stream', streamIn, 'A stream name; NAME+ for every live instance of NAME; #tag for every stream with that tag.'),
+    field('Target', targetIn, 'A URL (rtmp://, rtmps://, srt://, tsudp://, dtsc://) or a file path to record to. Variables: $stream, $basename, $wildcard, $datetime, $year, $month, $day, $hour, $minute, $second, $segmentCounter.'),
+    field('Automatic: push every matching stream whenever it is live', autoBox),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Start')),
+  );
+  startForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    msg.clear();
+    const req = autoBox.checked ? { push_auto_add: { stream: streamIn.value.trim(), target: targetIn.value.trim() } } : { push_start: { stream: streamIn.value.trim(), target: targetIn.value.trim() } };
+    void ctx.api.call({ ...req, minimal: 1 }).then((a) => {
+      if (a.error) msg.show(a.error);
+      else {
+        msg.show(autoBox.checked ? 'Automatic push added.' : 'Push started.', 'ok');
+        void refresh();
+      }
+    });
+  });
+
+  root.append(
+    h('h1', {}, 'Pushes and recordings'),
+    msg.el,
+    h('section', { class: 'card', 'aria-labelledby': 'running-h' }, h('h2', { id: 'running-h' }, 'Running pushes'), running),
+    startForm,
+    h('section', { class: 'card', 'aria-labelledby': 'auto-h' }, h('h2', { id: 'auto-h' }, 'Automatic pushes'), autos),
+    h('section', { class: 'card', 'aria-labelledby': 'rec-h' }, h('h2', { id: 'rec-h' }, 'Recordings'), recs),
+  );
+
+  const act = (request: ApiRequest): void => {
+    void ctx.api.call({ ...request, minimal: 1 }).then((a) => {
+      if (a.error) msg.show(a.error);
+      void refresh();
+    });
+  };
+
+  const refresh = async (): Promise<void> => {
+    const a = await ctx.api.call({ minimal: 1, push_list: true, push_auto_list: true, recordings: true });
+    const list = (a['push_list'] ?? []) as [number, string, string, string, string[], PushStatus][];
+    fill(
+      running,
+      table(
+        ['Id', 'Stream', 'Target', 'State', 'Sent', 'For', ''],
+        list.map(([id, stream, target, actual, , st]) => [
+          String(id),
+          stream,
+          h('code', { title: actual }, target),
+          h('span', {}, badge(st.state ?? '?', stateKind(st.state)), st.lastError ? h('small', { class: 'error' }, ` ${st.lastError}`) : null, st.reconnects ? h('small', {}, ` (${st.reconnects} reconnects)`) : null),
+          fmtBytes(st.bytes),
+          fmtDuration(st.activeSeconds),
+          h('button', { type: 'button', class: 'small danger', 'aria-label': `Stop push ${id}`, onclick: () => act({ push_stop: id }) }, 'Stop'),
+        ]),
+        'No push is running.',
+        'Running pushes',
+      ),
+    );
+    const rules = (a['auto_push'] ?? {}) as Record<string, Answer>;
+    fill(
+      autos,
+      table(
+        ['Stream', 'Target', 'Rules', ''],
+        Object.entries(rules).map(([id, r]) => [
+          String(r['stream'] ?? ''),
+          h('code', {}, String(r['target'] ?? '')),
+          [r['scheduletime'] ? `from ${fmtTime(Number(r['scheduletime']))}` : '', r['completetime'] ? ` until ${fmtTime(Number(r['completetime']))}` : '', r['start_rule'] ? ` start when ${JSON.stringify(r['start_rule'])}` : '', r['end_rule'] ? ` end when ${JSON.stringify(r['end_rule'])}` : ''].join('') || 'whenever live',
+          h('button', { type: 'button', class: 'small danger', 'aria-label': `Remove automatic push of ${String(r['stream'])} to ${String(r['target'])}`, onclick: () => act({ push_auto_remove: id }) }, 'Remove'),
+        ]),
+        'No automatic push.',
+        'Automatic pushes',
+      ),
+    );
+    const files = (a['recordings'] ?? []) as Recording[];
+    fill(
+      recs,
+      table(
+        ['File', 'Stream', 'Size', 'Length', 'Written', ''],
+        files.map((f) => [
+          h('code', { title: f.path }, f.name),
+          f.stream ?? '–',
+          fmtBytes(f.size),
+          f.duration_ms === null ? '–' : fmtDuration(f.duration_ms / 1000),
+          fmtTime(f.modified),
+          f.growing ? badge('recording', 'ok') : '',
+        ]),
+        'No recordings yet.',
+        'Recordings',
+      ),
+    );
+  };
+  return every(TICK_MS, refresh);
+};
