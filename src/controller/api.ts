@@ -402,6 +402,12 @@ function memInfo(): Record<string, number> {
       return m ? Number(m[1]) * 1024 : undefined;
     };
     mem['cached'] = mib((kib('Cached') ?? 0) + (kib('Buffers') ?? 0));
+    // os.freemem() is MemAvailable (free + reclaimable cache) on Linux: used = total - available,
+    // and `free` is MemFree, as MistServer reports them (total - free - cached would count the cache twice)
+    const free = kib('MemFree');
+    const available = kib('MemAvailable');
+    if (free !== undefined) mem['free'] = mib(free);
+    if (available !== undefined) mem['used'] = Math.max(0, mem['total']! - mib(available));
     mem['swaptotal'] = mib(kib('SwapTotal') ?? 0);
     mem['swapfree'] = mib(kib('SwapFree') ?? 0);
   } catch {
@@ -414,7 +420,7 @@ function memInfo(): Record<string, number> {
   } catch {
     // no /dev/shm
   }
-  mem['used'] = Math.max(0, mem['total']! - mem['free']! - mem['cached']!);
+  mem['used'] ||= Math.max(0, mem['total']! - mem['free']! - mem['cached']!);
   return mem;
 }
 

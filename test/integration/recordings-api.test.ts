@@ -11,16 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pollUntil, run, tmpDir } from '../helpers.js';
 import { exited, publishTestPattern, startHaze, type HazeInstance } from './harness.js';
+import type { RecordingEntry } from '../../src/controller/api-recordings.js';
 
-interface Entry {
-  path: string;
-  name: string;
-  stream: string | null;
-  size: number;
-  modified: number;
-  duration_ms: number | null;
-  growing: boolean;
-}
+type Entry = RecordingEntry;
 
 async function ffprobeDurationS(file: string): Promise<number> {
   const r = await run('ffprobe', ['-v', 'error', '-show_entries', 'format=duration', '-of', 'csv=p=0', file], { timeoutMs: 20_000 });

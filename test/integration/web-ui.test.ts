@@ -175,7 +175,8 @@ describe('web management UI in headless Chromium, behind a reverse proxy', { tim
     assert.deepEqual(handlers[0].streams, [STREAM]);
 
     const res = await pollUntil('the viewer refused', async () => {
-      const r = await fetch(`http://127.0.0.1:${haze.ports.http}/${STREAM}.ts`, { headers: { 'User-Agent': 'refused-viewer' } });
+      // a token of its own: the refusal holds for this session only, not the viewer kicked later
+      const r = await fetch(`http://127.0.0.1:${haze.ports.http}/${STREAM}.ts?tkn=refused-viewer`);
       await r.body?.cancel();
       return r.status === 403 ? r : undefined;
     }, 10_000);

@@ -46,6 +46,7 @@ const nav = h(
   ),
 );
 let unmount: (() => void) | void;
+let shown = false; // a page (not the login form) is on screen
 let capabilities: Answer | undefined;
 
 const ctx: Omit<PageContext, 'params'> = {
@@ -121,7 +122,6 @@ function loginPage(firstRun: boolean): void {
   user.focus();
 }
 
-let shown = false; // a page (not the login form) is on screen
 api.onState((s) => {
   showBanner(s);
   if (s === 'login' || s === 'noacc' || (s === 'ok' && !shown)) render();
