@@ -28,9 +28,16 @@ async function countingRelay(port: number): Promise<{ port: number; down: () => 
     upstream.on('data', (d) => (down += d.length));
     client.pipe(upstream);
     upstream.pipe(client);
-    client.on('error', () => upstream.destroy());
+    // a client that goes away: what Haze already sent is still read (and counted) until Haze
+    // closes, so the count is every byte Haze handed to the network, whenever the client dies
+    const drain = (): void => {
+      upstream.unpipe(client);
+      upstream.resume();
+      upstream.end();
+    };
+    client.on('error', drain);
+    client.on('close', drain);
     upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
