@@ -209,7 +209,21 @@ describe('web management UI in headless Chromium, behind a reverse proxy', { tim
     assert.ok(fs.statSync(file).size > 0, `${file} exists on disk`);
     assert.equal(path.dirname(file), path.join(haze.data, 'rec'));
     await page.locator('table[aria-label="Running pushes"] tbody tr', { hasText: STREAM }).waitFor();
+
+    // a rule with conditions: stored as MistServer's [variable, operator, value], shown, removed
+    await page.getByLabel('Stream', { exact: true }).fill(STREAM);
+    await page.getByLabel('Target').fill('rtmp://127.0.0.1:1/never/$stream');
+    await page.getByRole('combobox', { name: 'Start when: operator' }).selectOption({ label: '≥ (number)' });
+    await page.getByRole('textbox', { name: 'Start when: variable' }).fill('$viewers_wanted');
+    await page.getByRole('textbox', { name: 'Start when: value' }).fill('5');
+    await page.getByRole('button', { name: 'Start' }).click();
+    const ruled = page.locator('table[aria-label="Automatic pushes"] tr', { hasText: '/never/' });
+    await ruled.getByText('start when $viewers_wanted ≥ (number) 5').waitFor();
+    const stored = Object.values((await haze.api({ push_auto_list: true }))['auto_push'] as Record<string, { target: string; start_rule?: unknown }>).find((r) => r.target.includes('never'));
+    assert.deepEqual(stored?.start_rule, ['$viewers_wanted', 11, '5']);
     await screenshot('pushes');
+    await page.getByRole('button', { name: `Remove automatic push of ${STREAM} to rtmp://127.0.0.1:1/never/$stream` }).click();
+    await ruled.waitFor({ state: 'detached' });
   });
 
   test('a viewer is kicked from the sessions page', async () => {
