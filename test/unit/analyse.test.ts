@@ -15,7 +15,7 @@ import { FlvDescriber } from '../../src/analyse/describe-flv.js';
 import { DtscDescriber } from '../../src/analyse/describe-dtsc.js';
 import { AudioFramesDescriber } from '../../src/analyse/describe-audio.js';
 import { sniffBytes } from '../../src/analyse/sniff.js';
-import { parseM3u8 } from '../../src/analyse/hls.js';
+import { parseM3u8 } from '../../src/containers/hls/parse.js';
 import { parseAnalyseArgs, runAnalyse } from '../../src/cli/analyse.js';
 import { DtscFileWriter } from '../../src/containers/dtsc/file.js';
 import { parseFlvFile } from '../../src/containers/flv/demux.js';

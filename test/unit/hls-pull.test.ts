@@ -18,7 +18,7 @@ import { Logger } from '../../src/util/log.js';
 import { parseFlvFile } from '../../src/containers/flv/demux.js';
 import { TsDemuxer } from '../../src/containers/ts/demux.js';
 import type { Packet, Track } from '../../src/media/types.js';
-import { parseM3u8 } from '../../src/analyse/hls.js';
+import { parseM3u8 } from '../../src/containers/hls/parse.js';
 import { HlsSegmentReader, segmentFormat } from '../../src/protocols/hls/segment-reader.js';
 import { connectHls, hlsPlaylistUrl, isHlsSource, pickVariant, unsupportedFeature } from '../../src/inputs/pull/hls-pull.js';
 import { Pacer } from '../../src/inputs/pull/pacer.js';

@@ -18,7 +18,7 @@
 // Not read: encrypted segments (EXT-X-KEY other than NONE) and byte ranges (EXT-X-BYTERANGE),
 // both refused with a clear error; packed audio and WebVTT segments.
 
-import { parseM3u8, type M3u8 } from '../../analyse/hls.js';
+import { parseM3u8, type M3u8 } from '../../containers/hls/parse.js';
 import type { Packet, Track } from '../../media/types.js';
 import { HlsSegmentReader, type SegmentMedia } from '../../protocols/hls/segment-reader.js';
 import type { TrackedConnection } from '../../stats/tracker.js';
