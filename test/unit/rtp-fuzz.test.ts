@@ -1,4 +1,5 @@
-// Fuzzing the RTP side with fast-check: random and mutated bytes into the RTP/RTCP parsers,
+// Fuzzing the RTP side with fast-check: random and mutated bytes into the RTP/RTCP parsers
+// (RTCP feedback included: the compound packets WebRTC peers send),
 // every depacketizer and the ingest of a whole session give results or a HazeError, never
 // another exception, and never more memory than their bounds.
 
@@ -7,7 +8,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { resultOrHazeError } from '../helpers.js';
 import { parseRtp, serializeRtp } from '../../src/protocols/rtp/packet.js';
-import { parseRtcp, serializeSdesCname, serializeSr } from '../../src/protocols/rtp/rtcp.js';
+import { parseRtcp, serializeSdesCname, serializeSr, serializeSrCname } from '../../src/protocols/rtp/rtcp.js';
+import { serializeNack } from '../../src/protocols/rtp/rtcp-feedback.js';
 import { h264Depacketizer } from '../../src/protocols/rtp/h264.js';
 import { hevcDepacketizer } from '../../src/protocols/rtp/hevc.js';
 import { AacDepacketizer, auHeaderParams } from '../../src/protocols/rtp/aac.js';
@@ -43,6 +45,28 @@ test('fuzz: random bytes into parseRtp and parseRtcp give a packet or a HazeErro
       }
     }),
     { numRuns: 2000 },
+  );
+});
+
+/** A compound RTCP packet (SR, SDES, NACK) with random bytes changed and its end cut off. */
+const RTCP_SAMPLE = Buffer.concat([serializeSrCname(1, 0, 2, 3, 4, 'c'), serializeNack(1, 2, [5, 6, 30])]);
+const mutatedRtcp = fc
+  .tuple(fc.array(fc.tuple(fc.nat(RTCP_SAMPLE.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }), fc.nat(RTCP_SAMPLE.length))
+  .map(([edits, cut]) => {
+    const b = Buffer.from(RTCP_SAMPLE);
+    for (const [i, v] of edits) b[i] = v;
+    return b.subarray(0, Math.max(1, cut));
+  });
+
+test('fuzz: mutated compound RTCP with feedback into parseRtcp and parseRtp; a NACK expands to a bounded list', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 2000 }).map((a) => Buffer.from(a)), mutatedRtcp), (b) => {
+      resultOrHazeError(() => parseRtp(b));
+      resultOrHazeError(() => {
+        for (const m of parseRtcp(b)) if (m.type === 'nack') assert.ok(m.lost.length <= 1024);
+      });
+    }),
+    { numRuns: 1500 },
   );
 });
 

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAvcC } from '../../src/media/h264.js';
+import { buildAvcC, parseAvcC } from '../../src/media/h264.js';
 import { buildHvcC } from '../../src/media/hevc.js';
 import { joinNalUnits, splitAnnexB, splitNalUnits } from '../../src/media/nal-units.js';
 import type { Packet } from '../../src/media/types.js';
@@ -99,6 +99,38 @@ test('H.264: a unit of exactly the packet size goes alone; one byte more is frag
   const split = pk.packetize({ trackId: 1, timeMs: 0, offsetMs: 0, keyframe: false, data: joinNalUnits([h264Nal(1, 1001, 1)]) });
   assert.equal(split.length, 2);
   assert.ok(split.every((s) => payloadSize(s) <= 1000));
+});
+
+test('H.264: a keyframe without an SPS gets the parameter sets; the WebRTC options aggregate only those and drop what they name', () => {
+  const idr = h264Nal(5, 300, 2);
+  const key = (data: Buffer): Packet => ({ trackId: 1, timeMs: 0, offsetMs: 0, keyframe: true, data });
+  // a keyframe bringing only its PPS still lacks the SPS: both are put before it, so a receiver
+  // that knows nothing of the stream (no init) learns the whole configuration in-band
+  const back = h264Depacketizer(Buffer.alloc(0));
+  const frames = h264Packetizer(AVCC)
+    .packetize(key(joinNalUnits([H264_PS[1]!, idr])))
+    .flatMap((pl, i) => back.push(parseRtp(serializeRtp({ payloadType: 96, marker: pl.marker, sequence: i, timestamp: 0, ssrc: 1 }, ...pl.parts)), false));
+  const init = back.takeInit();
+  assert.ok(init, 'the parameter sets came in-band');
+  assert.ok(parseAvcC(init).sps[0]!.equals(H264_PS[0]!), 'with the SPS');
+  assert.deepEqual(frames.map((f) => f.data), [joinNalUnits([idr])]);
+  const sei = h264Nal(6, 20, 3);
+  const aud = Buffer.from([0x09, 0xf0]);
+  const all = h264Packetizer(AVCC).packetize(key(joinNalUnits([aud, sei, idr])));
+  assert.equal(all.length, 1, 'by default every unit that fits goes in one STAP-A');
+  assert.equal(all[0]!.parts[0]![0]! & 0x1f, H264_STAP_A);
+  const dropped: boolean[] = [];
+  const web = h264Packetizer(AVCC, 1400, { aggregate: 'parameter-sets', dropTypes: [9], skipFrame: (nals, k) => (dropped.push(k), !k && nals.length === 1) });
+  const pls = web.packetize(key(joinNalUnits([aud, sei, idr])));
+  assert.deepEqual(
+    pls.map((p) => p.parts[0]![0]! & 0x1f),
+    [H264_STAP_A, 6, 5],
+    'SPS+PPS in a STAP-A, then the SEI and the IDR alone, the AUD left out',
+  );
+  assert.ok(pls[1]!.parts[0]!.equals(sei) && pls[2]!.parts[0]!.equals(idr), 'single units are the NAL units themselves');
+  assert.deepEqual(pls.map((p) => p.marker), [false, false, true]);
+  assert.deepEqual(web.packetize({ trackId: 1, timeMs: 40, offsetMs: 0, keyframe: false, data: joinNalUnits([h264Nal(1, 50, 4)]) }), [], 'a frame skipFrame refuses');
+  assert.deepEqual(dropped, [true, false]);
 });
 
 test('H.264: hand-made STAP-A and FU-A packets (RFC 6184 §5.7.1, §5.8) and in-band parameter sets', () => {

@@ -1,5 +1,6 @@
 // Fuzzing the WebRTC wire code with fast-check: random and mutated bytes into every parser of
-// src/protocols/webrtc/ (STUN, SDP, RTP, RTCP, SRTP, signalling, payload readers, packetizers)
+// src/protocols/webrtc/ (STUN, SDP, SRTP, signalling, payload readers, packetizers; RTP and RTCP
+// with what WebRTC sends are fuzzed in rtp-fuzz.test.ts)
 // give a result or a HazeError, never another exception; the UDP mux takes any datagram from
 // anywhere without throwing; the reorder buffer, fed any order of any sequence numbers, stays
 // within its bound and lets every packet out at most once.
@@ -11,8 +12,6 @@ import { HazeError } from '../../src/util/errors.js';
 import { Logger } from '../../src/util/log.js';
 import { bindingSuccess, parseStun, serializeStun, ATTR, STUN_BINDING_REQUEST } from '../../src/protocols/webrtc/stun.js';
 import { parseSdp } from '../../src/protocols/webrtc/sdp.js';
-import { parseRtp } from '../../src/protocols/webrtc/rtp.js';
-import { parseRtcp, writeNack, writeSenderReport } from '../../src/protocols/webrtc/rtcp.js';
 import { SrtpSession } from '../../src/protocols/webrtc/srtp.js';
 import { parseSignalling } from '../../src/protocols/webrtc/signalling.js';
 import { H264Assembler, Vp8Assembler, h264PayloadNals, vp8Descriptor } from '../../src/protocols/webrtc/depacketize.js';
@@ -42,17 +41,11 @@ function mutated(sample: Buffer): fc.Arbitrary<Buffer> {
 }
 
 const STUN_SAMPLE = serializeStun(STUN_BINDING_REQUEST, Buffer.alloc(12, 7), [{ type: ATTR.USERNAME, value: Buffer.from('abcd:efgh') }, { type: ATTR.PRIORITY, value: Buffer.alloc(4, 1) }, { type: ATTR.USE_CANDIDATE, value: Buffer.alloc(0) }], { integrityKey: 'pw', fingerprint: true });
-const RTCP_SAMPLE = Buffer.concat([writeSenderReport(1, 0, 2, 3, 4, 'c'), writeNack(1, 2, [5, 6, 30])]);
 
-test('fuzz: STUN, RTP, RTCP parsers on random and mutated bytes', () => {
+test('fuzz: the STUN parser on random and mutated bytes', () => {
   fc.assert(
-    fc.property(fc.oneof(bytes(), mutated(STUN_SAMPLE), mutated(RTCP_SAMPLE), mutated(bindingSuccess(Buffer.alloc(12), '::1', 5, 'x'))), (b) => {
+    fc.property(fc.oneof(bytes(), mutated(STUN_SAMPLE), mutated(bindingSuccess(Buffer.alloc(12), '::1', 5, 'x'))), (b) => {
       onlyHazeErrors(() => parseStun(b));
-      onlyHazeErrors(() => parseRtp(b));
-      onlyHazeErrors(() => {
-        const msgs = parseRtcp(b);
-        for (const m of msgs) if (m.type === 'nack') assert.ok(m.lost.length <= 1024);
-      });
     }),
     { numRuns: 1500 },
   );
@@ -86,7 +79,7 @@ test('fuzz: SDP and signalling messages', () => {
 });
 
 test('fuzz: payload readers, assemblers and packetizers', () => {
-  const rtp = fc.record({ marker: fc.boolean(), payloadType: fc.constant(96), sequenceNumber: fc.integer({ min: 0, max: 65535 }), timestamp: fc.integer({ min: 0, max: 5 }), ssrc: fc.constant(1), payload: bytes(300) });
+  const rtp = fc.record({ marker: fc.boolean(), payloadType: fc.constant(96), sequence: fc.integer({ min: 0, max: 65535 }), timestamp: fc.integer({ min: 0, max: 5 }), ssrc: fc.constant(1), payload: bytes(300) });
   fc.assert(
     fc.property(fc.array(fc.tuple(rtp, fc.boolean()), { maxLength: 40 }), bytes(3000), (packets, frame) => {
       const h = new H264Assembler();
@@ -117,7 +110,7 @@ test('fuzz: the reorder buffer stays bounded and lets each packet out once', () 
       let out = 0;
       for (const [seq, dt] of seqs) {
         now += dt;
-        for (const o of r.push({ marker: false, payloadType: 96, sequenceNumber: seq, timestamp: 0, ssrc: 1, payload: Buffer.alloc(0) }, now)) {
+        for (const o of r.push({ marker: false, payloadType: 96, sequence: seq, timestamp: 0, ssrc: 1, payload: Buffer.alloc(0) }, now)) {
           out++;
           void o;
         }

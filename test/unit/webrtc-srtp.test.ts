@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SrtcpSession as WeriftSrtcp, SrtpSession as WeriftSrtp, RtpHeader } from 'werift';
 import { SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_HMAC_SHA1_80, SrtpSession, deriveSessionKey } from '../../src/protocols/webrtc/srtp.js';
-import { parseRtp, writeRtpHeader } from '../../src/protocols/webrtc/rtp.js';
-import { writeSenderReport, parseRtcp } from '../../src/protocols/webrtc/rtcp.js';
+import { parseRtp, writeRtpHeader } from '../../src/protocols/rtp/packet.js';
+import { serializeSrCname, parseRtcp } from '../../src/protocols/rtp/rtcp.js';
 
 test('RFC 3711 B.3: session keys from the master key and salt', () => {
   const key = Buffer.from('E1F97A0D3E018BE0D64FA32C06DE4139', 'hex');
@@ -39,14 +39,14 @@ test('SRTP both ways with werift, across a sequence wrap', () => {
     if (i > 0 && seq === 0) roc++;
     const payload = Buffer.alloc(100 + i * 7, i);
     const header = Buffer.alloc(12);
-    writeRtpHeader(header, 0, i % 3 === 0, 96, seq, 1000 * i, 0x11223344);
+    writeRtpHeader(header, 0, 96, i % 3 === 0, seq, 1000 * i, 0x11223344);
     const wire = ours.protectRtp(header, payload, roc);
     const plain = w.srtp.decrypt(wire);
     assert.ok(plain.subarray(12).equals(payload), `packet ${i} decrypts in werift`);
     // werift protects, we unprotect (our ROC estimate follows its wrap)
     const back = w.srtp.encrypt(payload, new RtpHeader({ payloadType: 111, sequenceNumber: seq, timestamp: 960 * i, ssrc: 0x55667788, marker: false }));
     const p = parseRtp(theirsIn.unprotectRtp(back));
-    assert.equal(p.sequenceNumber, seq);
+    assert.equal(p.sequence, seq);
     assert.ok(p.payload.equals(payload));
   }
 });
@@ -54,7 +54,7 @@ test('SRTP both ways with werift, across a sequence wrap', () => {
 test('a tampered SRTP packet does not authenticate', () => {
   const ours = new SrtpSession(keyA, saltA);
   const header = Buffer.alloc(12);
-  writeRtpHeader(header, 0, true, 96, 1, 2, 3);
+  writeRtpHeader(header, 0, 96, true, 1, 2, 3);
   const wire = ours.protectRtp(header, Buffer.alloc(50, 7), 0);
   wire[20]! ^= 1;
   assert.throws(() => new SrtpSession(keyA, saltA).unprotectRtp(wire), { name: 'HazeError' });
@@ -65,7 +65,7 @@ test('SRTCP both ways with werift', () => {
   const theirsIn = new SrtpSession(keyB, saltB);
   const w = werift();
   for (let i = 0; i < 5; i++) {
-    const sr = writeSenderReport(0xabcdef01, 1_700_000_000_000 + i * 1000, 90_000 * i, 100 * i, 100_000 * i, 'cname');
+    const sr = serializeSrCname(0xabcdef01, 1_700_000_000_000 + i * 1000, 90_000 * i, 100 * i, 100_000 * i, 'cname');
     const plain = w.srtcp.decrypt(ours.protectRtcp(sr));
     assert.ok(plain.equals(sr), `SR ${i} decrypts in werift`);
     const back = theirsIn.unprotectRtcp(w.srtcp.encrypt(sr));
@@ -84,14 +84,14 @@ test('AEAD_AES_128_GCM (RFC 7714): SRTP and SRTCP both ways with werift', () => 
     if (i > 0 && seq === 0) roc++;
     const payload = Buffer.alloc(200 + i, i);
     const header = Buffer.alloc(12);
-    writeRtpHeader(header, 0, true, 96, seq, 3000 * i, 0x01020304);
+    writeRtpHeader(header, 0, 96, true, seq, 3000 * i, 0x01020304);
     const wire = ours.protectRtp(header, payload, roc);
     assert.equal(wire.length, 12 + payload.length + 16);
     assert.ok(w.srtp.decrypt(wire).subarray(12).equals(payload), `packet ${i} decrypts in werift`);
     const back = w.srtp.encrypt(payload, new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: i, ssrc: 0x0a0b0c0d, marker: true }));
     assert.ok(parseRtp(theirsIn.unprotectRtp(back)).payload.equals(payload));
   }
-  const sr = writeSenderReport(0x1234, 1_700_000_000_000, 1, 2, 3, 'x');
+  const sr = serializeSrCname(0x1234, 1_700_000_000_000, 1, 2, 3, 'x');
   assert.ok(w.srtcp.decrypt(ours.protectRtcp(sr)).equals(sr));
   assert.equal(parseRtcp(theirsIn.unprotectRtcp(w.srtcp.encrypt(sr)))[0]?.type, 'sr');
   const bad = ours.protectRtp(Buffer.from('800100010000000100000001', 'hex'), Buffer.alloc(30), 0);

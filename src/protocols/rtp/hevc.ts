@@ -15,6 +15,7 @@ export const HEVC_FORMAT: NalFormat = {
   nalType: (nal) => (nal[0]! >> 1) & 0x3f,
   isKey: isHevcIrap,
   paramTypes: [HEVC_NAL_VPS, HEVC_NAL_SPS, HEVC_NAL_PPS],
+  spsType: HEVC_NAL_SPS,
   buildInit: (sets) => buildHvcC(sets[0]!, sets[1]!, sets[2]!),
   readInit: (init) => {
     const c = parseHvcC(init);

@@ -26,6 +26,8 @@ export interface NalFormat {
   isKey(type: number): boolean;
   /** Parameter set types in the order the decoder configuration lists them (VPS, SPS, PPS). */
   paramTypes: readonly number[];
+  /** The sequence parameter set's type: a keyframe without one is sent after the track's parameter sets. */
+  spsType: number;
   /** Builds the decoder configuration record from parameter sets grouped as paramTypes. */
   buildInit(sets: readonly Buffer[][]): Buffer;
   /** Parameter sets (grouped as paramTypes) and NAL length size of a decoder configuration record. */
@@ -220,6 +222,20 @@ function safeSets(format: NalFormat, init: Buffer): Buffer[][] {
   }
 }
 
+/** How a NalPacketizer differs for one kind of receiver (RTSP's peers take the defaults). */
+export interface NalPacketizerOptions {
+  /**
+   * Which units share an aggregation packet: 'any' run of units that fit together (the default),
+   * or only the 'parameter-sets' put before a keyframe, every other unit going alone as a single
+   * NAL unit packet, which is the unit itself and needs no copy (WebRTC).
+   */
+  aggregate?: 'any' | 'parameter-sets';
+  /** NAL unit types left out (WebRTC: access unit delimiters and filler data, which browsers do not need). */
+  dropTypes?: readonly number[];
+  /** Leaves out a whole frame when this says so of its units (WebRTC drops H.264 B-frames, see webrtc/packetize.ts). */
+  skipFrame?: (nals: readonly Buffer[], keyframe: boolean) => boolean;
+}
+
 export class NalPacketizer implements Packetizer {
   private lengthSize = 4;
   private sets: Buffer[][] = [];
@@ -228,6 +244,7 @@ export class NalPacketizer implements Packetizer {
     private readonly format: NalFormat,
     init: Buffer,
     private readonly maxPayload = DEFAULT_MAX_PAYLOAD,
+    private readonly opts: NalPacketizerOptions = {},
   ) {
     if (init.length > 0) {
       const r = format.readInit(init);
@@ -238,24 +255,37 @@ export class NalPacketizer implements Packetizer {
   }
 
   packetize(p: Packet): RtpPayload[] {
+    return this.packetizeFrame(p.data, p.keyframe);
+  }
+
+  /** The payloads of one frame (length-prefixed NAL units), the last with the marker bit. */
+  packetizeFrame(data: Buffer, keyframe: boolean): RtpPayload[] {
     const f = this.format;
     const nals: Buffer[] = [];
-    const data = p.data;
     let pos = 0;
-    let hasParams = false;
+    let hasSps = false;
     while (pos + this.lengthSize <= data.length) {
       const len = readNalLength(data, pos, this.lengthSize);
       pos += this.lengthSize;
       if (len > data.length - pos) throw new HazeError('HAZE_ERR_MALFORMED', `${f.name} NAL length ${len} runs past the packet`);
       if (len >= f.headerSize) {
         const nal = data.subarray(pos, pos + len);
-        if (f.paramTypes.includes(f.nalType(nal))) hasParams = true;
-        nals.push(nal);
+        const type = f.nalType(nal);
+        if (type === f.spsType) hasSps = true;
+        if (!this.opts.dropTypes?.includes(type)) nals.push(nal);
       }
       pos += len;
     }
+    if (this.opts.skipFrame?.(nals, keyframe)) return [];
     // a receiver that joins at this keyframe, or whose SDP was not read, needs the parameter sets
-    if (p.keyframe && !hasParams) nals.unshift(...this.sets.flat());
+    // (a keyframe that brings its own SPS is taken to bring the others with it)
+    let inserted = 0;
+    if (keyframe && !hasSps) {
+      const sets = this.sets.flat();
+      nals.unshift(...sets);
+      inserted = sets.length;
+    }
+    const aggregateEnd = this.opts.aggregate === 'parameter-sets' ? inserted : nals.length;
     const out: RtpPayload[] = [];
     const h = f.headerSize;
     let i = 0;
@@ -269,7 +299,7 @@ export class NalPacketizer implements Packetizer {
       // aggregate the units that follow while they fit
       let size = h + 2 + nal.length;
       let j = i + 1;
-      while (j < nals.length && size + 2 + nals[j]!.length <= this.maxPayload) size += 2 + nals[j++]!.length;
+      while (j < aggregateEnd && size + 2 + nals[j]!.length <= this.maxPayload) size += 2 + nals[j++]!.length;
       if (j === i + 1) {
         out.push({ parts: [nal], marker: false, tsOffset: 0 });
       } else {

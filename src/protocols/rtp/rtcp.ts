@@ -1,5 +1,6 @@
-// RTCP, RFC 3550 §6.4 (SR, RR), §6.5 (SDES), §6.6 (BYE); compound packets (§6.1) are parsed
-// into their parts. Every RTCP packet starts with:
+// RTCP, RFC 3550 §6.4 (SR, RR), §6.5 (SDES), §6.6 (BYE), and the feedback messages of
+// rtcp-feedback.ts (NACK, PLI, FIR, REMB); compound packets (§6.1, and the reduced-size ones of
+// RFC 5506) are parsed into their parts. Every RTCP packet starts with:
 //
 //   |V=2|P|  RC/SC  |      PT       |        length (32-bit words - 1)       |
 //
@@ -12,6 +13,7 @@
 // The sender report's NTP/RTP pair is what lets a receiver line up audio and video.
 
 import { HazeError } from '../../util/errors.js';
+import { parseFeedback, RTCP_PSFB, RTCP_RTPFB, type RtcpFeedback } from './rtcp-feedback.js';
 
 export const RTCP_SR = 200;
 export const RTCP_RR = 201;
@@ -57,10 +59,12 @@ export interface Bye {
 export interface OtherRtcp {
   type: 'other';
   packetType: number;
+  /** The RC/FMT field of the header. */
+  format: number;
   body: Buffer;
 }
 
-export type RtcpPacket = SenderReport | ReceiverReport | Bye | OtherRtcp;
+export type RtcpPacket = SenderReport | ReceiverReport | Bye | RtcpFeedback | OtherRtcp;
 
 /** NTP time (seconds since 1900 and 2^-32 fractions) of a Unix time in ms. */
 export function ntpFromUnixMs(ms: number): { seconds: number; fraction: number } {
@@ -127,7 +131,8 @@ export function parseRtcp(buf: Buffer): RtcpPacket[] {
       for (let i = 0; i < count; i++) ssrcs.push(buf.readUInt32BE(body + 4 * i));
       out.push({ type: 'bye', ssrcs });
     } else {
-      out.push({ type: 'other', packetType: pt, body: buf.subarray(body, end) });
+      const fb = pt === RTCP_RTPFB || pt === RTCP_PSFB ? parseFeedback(buf, pt, count, body, end) : undefined;
+      out.push(fb ?? { type: 'other', packetType: pt, format: count, body: buf.subarray(body, end) });
     }
     pos = end;
   }
@@ -186,6 +191,13 @@ export function serializeSdesCname(ssrc: number, cname: string): Buffer {
   out[9] = text.length;
   out.set(text, 10);
   return out;
+}
+
+/** A compound packet (§6.1): a sender report of the time `unixMs` and the SDES CNAME that must come with it. */
+export function serializeSrCname(ssrc: number, unixMs: number, rtpTimestamp: number, packetCount: number, octetCount: number, cname: string): Buffer {
+  const ntp = ntpFromUnixMs(unixMs);
+  const sr = serializeSr({ ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction, rtpTimestamp, packetCount, octetCount });
+  return Buffer.concat([sr, serializeSdesCname(ssrc, cname)]);
 }
 
 export function serializeBye(ssrc: number): Buffer {

@@ -3,9 +3,10 @@
 // per stream: the payloads are made once and shared by every viewer (DESIGN §4), only the
 // 12-byte header differs per viewer.
 //
-// - H.264, RFC 6184 packetization-mode 1: single NAL unit packets (a NAL that fits, sent as the
-//   NAL itself, no copy) and FU-A fragments (§5.8); SPS and PPS go in a STAP-A (§5.7.1) before
-//   every keyframe that lacks them, so a viewer can start at any keyframe. Frames of B slices
+// - H.264, RFC 6184 packetization-mode 1, cut by src/protocols/rtp/h264.ts: single NAL unit
+//   packets (a NAL that fits, sent as the NAL itself, no copy) and FU-A fragments (§5.8); SPS
+//   and PPS go in a STAP-A (§5.7.1) before every keyframe that lacks them, so a viewer can start
+//   at any keyframe; access unit delimiters and filler data are left out. Frames of B slices
 //   are left out: browsers decode WebRTC H.264 one frame in, one frame out, and a decoder that
 //   must hold frames back to reorder them fails (Chromium asks for a keyframe after every
 //   such frame and shows only the keyframes). Without its B-frames a stream decodes in order
@@ -20,9 +21,9 @@
 // - Opus, RFC 7587: the packet as it is.
 
 import { HazeError } from '../../util/errors.js';
-import { parseAvcC, type AvcConfig } from '../../media/h264.js';
-import { readNalLength } from '../../media/nal-units.js';
-import { BitReader } from '../../util/bytes.js';
+import { H264_NAL_AUD } from '../../media/h264.js';
+import { h264Packetizer, H264_NAL_FILLER, isH264BFrame } from '../rtp/h264.js';
+import type { NalPacketizer } from '../rtp/nal-payload.js';
 
 /** Largest RTP payload: 1200 bytes stays under every path MTU with SRTP and IP/UDP headers. */
 export const DEFAULT_MAX_PAYLOAD = 1200;
@@ -37,98 +38,27 @@ export interface Packetizer {
 
 // ---- H.264 ----------------------------------------------------------------------------------
 
-const NAL_SLICE = 1;
-const NAL_SPS = 7;
-const NAL_AUD = 9;
-const NAL_FILLER = 12;
-const STAP_A = 24;
-const FU_A = 28;
-
-/** The slice_type of a slice NAL unit (H.264 §7.3.3; 0..4, the +5 forms folded), -1 if unreadable. */
-export function h264SliceType(nal: Buffer): number {
-  try {
-    const br = new BitReader(nal, 1);
-    br.ue(); // first_mb_in_slice
-    return br.ue() % 5;
-  } catch {
-    return -1;
-  }
-}
-
-const SLICE_B = 1;
-
+/** H.264 through the RTP packetizer of src/protocols/rtp/ with what WebRTC viewers need (see the file's comment). */
 export class H264Packetizer implements Packetizer {
-  private readonly cfg: AvcConfig | undefined;
-  private readonly stap: Buffer | undefined;
+  private readonly nal: NalPacketizer;
   /** Frames of B slices left out (see the file's comment). */
   droppedBFrames = 0;
 
-  constructor(avcC: Buffer, private readonly maxPayload = DEFAULT_MAX_PAYLOAD) {
-    this.cfg = avcC.length > 0 ? parseAvcC(avcC) : undefined;
-    const sets = this.cfg ? [...this.cfg.sps, ...this.cfg.pps] : [];
-    if (sets.length > 0) {
-      let size = 1;
-      for (const s of sets) size += 2 + s.length;
-      const stap = Buffer.allocUnsafe(size);
-      // F and NRI of the aggregate: the highest of its units (SPS/PPS carry NRI 3)
-      stap[0] = (sets.reduce((m, s) => Math.max(m, s[0]! & 0x60), 0) & 0x60) | STAP_A;
-      let pos = 1;
-      for (const s of sets) {
-        stap.writeUInt16BE(s.length, pos);
-        s.copy(stap, pos + 2);
-        pos += 2 + s.length;
-      }
-      this.stap = stap;
-    }
+  constructor(avcC: Buffer, maxPayload = DEFAULT_MAX_PAYLOAD) {
+    this.nal = h264Packetizer(avcC, maxPayload, {
+      aggregate: 'parameter-sets',
+      dropTypes: [H264_NAL_AUD, H264_NAL_FILLER],
+      skipFrame: (nals, keyframe) => {
+        if (keyframe || !isH264BFrame(nals)) return false;
+        this.droppedBFrames++;
+        return true;
+      },
+    });
   }
 
   packetize(data: Buffer, keyframe: boolean): FramePayloads {
-    const lengthSize = this.cfg?.nalLengthSize ?? 4;
-    const nals: Buffer[] = [];
-    let hasSps = false;
-    for (let pos = 0; pos < data.length; ) {
-      if (pos + lengthSize > data.length) throw new HazeError('HAZE_ERR_MALFORMED', 'H.264: a truncated NAL length');
-      const len = readNalLength(data, pos, lengthSize);
-      pos += lengthSize;
-      if (len === 0) continue;
-      if (pos + len > data.length) throw new HazeError('HAZE_ERR_MALFORMED', 'H.264: a NAL unit past the end of the frame');
-      const nal = data.subarray(pos, pos + len);
-      pos += len;
-      const type = nal[0]! & 0x1f;
-      if (type === NAL_AUD || type === NAL_FILLER) continue;
-      if (type === NAL_SPS) hasSps = true;
-      // the first slice tells the frame's type
-      if (!keyframe && type === NAL_SLICE && nals.every((n) => (n[0]! & 0x1f) !== NAL_SLICE) && h264SliceType(nal) === SLICE_B) {
-        this.droppedBFrames++;
-        return [];
-      }
-      nals.push(nal);
-    }
-    const out: Buffer[] = [];
-    if (keyframe && !hasSps && this.stap) {
-      if (this.stap.length <= this.maxPayload) out.push(this.stap);
-      else for (const s of [...this.cfg!.sps, ...this.cfg!.pps]) this.push(out, s);
-    }
-    for (const nal of nals) this.push(out, nal);
-    return out;
-  }
-
-  private push(out: Buffer[], nal: Buffer): void {
-    if (nal.length <= this.maxPayload) {
-      out.push(nal);
-      return;
-    }
-    const indicator = (nal[0]! & 0xe0) | FU_A;
-    const type = nal[0]! & 0x1f;
-    const room = this.maxPayload - 2;
-    for (let pos = 1; pos < nal.length; pos += room) {
-      const end = Math.min(nal.length, pos + room);
-      const frag = Buffer.allocUnsafe(2 + end - pos);
-      frag[0] = indicator;
-      frag[1] = (pos === 1 ? 0x80 : 0) | (end === nal.length ? 0x40 : 0) | type;
-      nal.copy(frag, 2, pos, end);
-      out.push(frag);
-    }
+    // a payload of several parts (STAP-A, FU-A) is joined once here, for every viewer
+    return this.nal.packetizeFrame(data, keyframe).map((p) => (p.parts.length === 1 ? p.parts[0]! : Buffer.concat(p.parts)));
   }
 }
 

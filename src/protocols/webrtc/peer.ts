@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { errorText } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { DtlsEndpoint, type DtlsIdentity } from './dtls.js';
-import { isRtcp, parseRtp, writeRtpHeader, type RtpPacket } from './rtp.js';
-import { parseRtcp, type RtcpMessage } from './rtcp.js';
+import { looksLikeRtcp, parseRtp, writeRtpHeader, type RtpPacket } from '../rtp/packet.js';
+import { parseRtcp, type RtcpPacket } from '../rtp/rtcp.js';
 import type { SdpFingerprint } from './sdp.js';
 import { SrtpSession } from './srtp.js';
 import type { MuxedPeer, UdpMux } from './udp-mux.js';
@@ -23,7 +23,7 @@ export interface PeerHandlers {
   /** ICE and DTLS are done: media may flow. */
   ready(): void;
   rtp(p: RtpPacket): void;
-  rtcp(messages: RtcpMessage[]): void;
+  rtcp(messages: RtcpPacket[]): void;
   closed(reason: string): void;
 }
 
@@ -121,7 +121,7 @@ export class WebRtcPeer implements MuxedPeer {
     const srtp = this.srtpIn;
     if (!srtp || this.closedReason !== undefined) return;
     try {
-      if (isRtcp(datagram)) {
+      if (looksLikeRtcp(datagram)) {
         const messages = parseRtcp(srtp.unprotectRtcp(datagram));
         this.safely(() => this.handlers.rtcp(messages));
       } else {
@@ -138,7 +138,7 @@ export class WebRtcPeer implements MuxedPeer {
   sendRtp(marker: boolean, payloadType: number, seq: number, timestamp: number, ssrc: number, roc: number, payload: Buffer): number {
     const srtp = this.srtpOut;
     if (!srtp || !this.remote || this.closedReason !== undefined) return 0;
-    writeRtpHeader(this.rtpHeader, 0, marker, payloadType, seq, timestamp, ssrc);
+    writeRtpHeader(this.rtpHeader, 0, payloadType, marker, seq, timestamp, ssrc);
     const datagram = srtp.protectRtp(this.rtpHeader, payload, roc);
     this.sendRaw(datagram, true);
     this.counters.packetsOut++;

@@ -3,7 +3,7 @@
 // enough or too much is queued behind it: the frame assembler then drops the broken frame and
 // waits for a keyframe. Bounded: at most `capacity` packets are held.
 
-import { seqDiff, type RtpPacket } from './rtp.js';
+import { seqDelta, type RtpPacket } from '../rtp/packet.js';
 
 export interface ReorderOptions {
   /** Packets held at most (a power of two). */
@@ -49,10 +49,10 @@ export class ReorderBuffer {
   push(p: RtpPacket, nowMs: number): OrderedPacket[] {
     const out: OrderedPacket[] = [];
     if (this.next < 0) {
-      this.next = p.sequenceNumber;
-      this.highest = p.sequenceNumber;
+      this.next = p.sequence;
+      this.highest = p.sequence;
     }
-    const d = seqDiff(p.sequenceNumber, this.next);
+    const d = seqDelta(this.next, p.sequence);
     if (d < 0) {
       this.duplicates++;
       return out;
@@ -61,11 +61,11 @@ export class ReorderBuffer {
       // a jump further than the buffer: a restarted sender or a long outage; start over there
       this.lost += this.held;
       this.clear();
-      this.next = p.sequenceNumber;
-      this.highest = p.sequenceNumber;
+      this.next = p.sequence;
+      this.highest = p.sequence;
       this.gapPending = true;
     }
-    const slot = p.sequenceNumber & (this.capacity - 1);
+    const slot = p.sequence & (this.capacity - 1);
     if (this.slots[slot] !== undefined) {
       this.duplicates++;
       return out;
@@ -73,7 +73,7 @@ export class ReorderBuffer {
     this.slots[slot] = p;
     this.arrivals[slot] = nowMs;
     this.held++;
-    if (seqDiff(p.sequenceNumber, this.highest) > 0) this.highest = p.sequenceNumber;
+    if (seqDelta(this.highest, p.sequence) > 0) this.highest = p.sequence;
     this.drain(out);
     this.expire(nowMs, out);
     return out;
@@ -90,7 +90,7 @@ export class ReorderBuffer {
   missing(max = 64): number[] {
     const out: number[] = [];
     if (this.next < 0) return out;
-    const span = seqDiff(this.highest, this.next);
+    const span = seqDelta(this.next, this.highest);
     for (let i = 0; i < span && out.length < max; i++) {
       const seq = (this.next + i) & 0xffff;
       if (this.slots[seq & (this.capacity - 1)] === undefined) out.push(seq);
@@ -102,7 +102,7 @@ export class ReorderBuffer {
     for (;;) {
       const slot = this.next & (this.capacity - 1);
       const p = this.slots[slot];
-      if (p === undefined || p.sequenceNumber !== this.next) return;
+      if (p === undefined || p.sequence !== this.next) return;
       this.slots[slot] = undefined;
       this.held--;
       out.push({ packet: p, gap: this.gapPending });
@@ -119,7 +119,7 @@ export class ReorderBuffer {
       for (let i = 1; i < this.capacity; i++) {
         const seq = (this.next + i) & 0xffff;
         const p = this.slots[seq & (this.capacity - 1)];
-        if (p !== undefined && p.sequenceNumber === seq) {
+        if (p !== undefined && p.sequence === seq) {
           first = i;
           break;
         }

@@ -12,8 +12,7 @@ import type { StreamHub } from '../../hub/stream-hub.js';
 import type { Track } from '../../media/types.js';
 import type { Logger } from '../../util/log.js';
 import type { WebRtcPeer } from './peer.js';
-import type { RtcpMessage } from './rtcp.js';
-import { writeSenderReport } from './rtcp.js';
+import { serializeSrCname, type RtcpPacket } from '../rtp/rtcp.js';
 import { RtpFeed, type RtpChunk, type RtpFeedViewer } from './rtp-feed.js';
 
 /** What the answer promised for one track. */
@@ -182,7 +181,7 @@ export class WhepSession implements RtpFeedViewer {
     if (s.seq === 0) s.roc = (s.roc + 1) >>> 0;
   }
 
-  onRtcp(messages: readonly RtcpMessage[]): void {
+  onRtcp(messages: readonly RtcpPacket[]): void {
     for (const m of messages) {
       switch (m.type) {
         case 'nack': {
@@ -212,7 +211,7 @@ export class WhepSession implements RtpFeedViewer {
         case 'sr':
           for (const r of m.reports) {
             if (!this.bySsrc.has(r.ssrc)) continue;
-            this.lostBySsrc.set(r.ssrc, Math.max(0, r.totalLost));
+            this.lostBySsrc.set(r.ssrc, Math.max(0, r.cumulativeLost));
           }
           this.counters.reportedLost = [...this.lostBySsrc.values()].reduce((a, b) => a + b, 0);
           break;
@@ -230,7 +229,7 @@ export class WhepSession implements RtpFeedViewer {
     for (const s of this.senders) {
       if (s.packets === 0 || zero < 0) continue;
       const rtpTime = (s.tsBase + Math.round(((now - zero) * s.plan.clockRate) / 1000)) >>> 0;
-      this.peer.sendRtcp(writeSenderReport(s.plan.ssrc, now, rtpTime, s.packets, s.octets, this.opts.cname));
+      this.peer.sendRtcp(serializeSrCname(s.plan.ssrc, now, rtpTime, s.packets, s.octets, this.opts.cname));
     }
   }
 

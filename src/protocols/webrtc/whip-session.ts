@@ -19,8 +19,9 @@ import type { Logger } from '../../util/log.js';
 import { H264Assembler, OpusAssembler, Vp8Assembler, vp8FrameSize, type FrameAssembler, type ReceivedFrame } from './depacketize.js';
 import type { WebRtcPeer } from './peer.js';
 import { ReorderBuffer } from './reorder.js';
-import { writeNack, writePli, writeReceiverReport, writeRemb, type ReportBlock, type RtcpMessage } from './rtcp.js';
-import { seqDiff, type RtpPacket } from './rtp.js';
+import { serializeRr, type ReportBlock, type RtcpPacket } from '../rtp/rtcp.js';
+import { serializeNack, serializePli, serializeRemb } from '../rtp/rtcp-feedback.js';
+import { seqDelta, type RtpPacket } from '../rtp/packet.js';
 
 export interface ReceivePlan {
   type: 'video' | 'audio';
@@ -146,9 +147,9 @@ export class WhipSession {
     this.counters.packetsReceived++;
     this.counters.bytesReceived += p.payload.length;
     r.received++;
-    this.noteSeq(r, p.sequenceNumber);
+    this.noteSeq(r, p.sequence);
     const now = performance.now();
-    r.nackTries.delete(p.sequenceNumber);
+    r.nackTries.delete(p.sequence);
     for (const o of r.reorder.push(p, now)) this.onOrdered(r, r.assembler.push(o), now);
   }
 
@@ -160,7 +161,7 @@ export class WhipSession {
       r.lastHighest = seq;
       return;
     }
-    const d = seqDiff(seq, r.lastHighest);
+    const d = seqDelta(r.lastHighest, seq);
     if (d > 0) {
       if (seq < r.lastHighest) r.cycles += 0x10000;
       r.lastHighest = seq;
@@ -216,7 +217,7 @@ export class WhipSession {
     this.hub.push({ trackId: r.trackId, timeMs, offsetMs: 0, keyframe: f.keyframe, data: f.data });
   }
 
-  onRtcp(messages: readonly RtcpMessage[]): void {
+  onRtcp(messages: readonly RtcpPacket[]): void {
     for (const m of messages) if (m.type === 'bye' && m.ssrcs.length > 0) this.log.debug('WHIP: the publisher said BYE');
   }
 
@@ -227,7 +228,7 @@ export class WhipSession {
       if (r.plan.type !== 'video' || r.ssrc < 0 || now - r.lastPliMs < PLI_INTERVAL_MS) continue;
       r.lastPliMs = now;
       this.counters.plisSent++;
-      this.peer.sendRtcp(writePli(this.ssrc, r.ssrc));
+      this.peer.sendRtcp(serializePli(this.ssrc, r.ssrc));
     }
   }
 
@@ -249,7 +250,7 @@ export class WhipSession {
         if (r.nackTries.size > 512) r.nackTries.clear();
         if (nack.length > 0) {
           this.counters.nacksSent++;
-          this.peer.sendRtcp(writeNack(this.ssrc, r.ssrc, nack));
+          this.peer.sendRtcp(serializeNack(this.ssrc, r.ssrc, nack));
         }
         if (r.assembler.needKeyframe && r.received > 0 && now - r.lastPliMs >= PLI_INTERVAL_MS) this.requestKeyframe();
       }
@@ -273,16 +274,16 @@ export class WhipSession {
       blocks.push({
         ssrc: r.ssrc,
         fractionLost: expectedInterval > 0 && lostInterval > 0 ? Math.min(255, Math.floor((lostInterval * 256) / expectedInterval)) : 0,
-        totalLost: r.reorder.lost,
-        highestSeq: r.highestExt >>> 0,
+        cumulativeLost: r.reorder.lost,
+        highestSequence: r.highestExt >>> 0,
         jitter: 0,
         lastSr: 0,
         delaySinceLastSr: 0,
       });
       if (r.plan.type === 'video') video.push(r.ssrc);
     }
-    if (blocks.length > 0) this.peer.sendRtcp(writeReceiverReport(this.ssrc, blocks));
-    if (video.length > 0) this.peer.sendRtcp(writeRemb(this.ssrc, WHIP_MAX_BITRATE_BPS, video));
+    if (blocks.length > 0) this.peer.sendRtcp(serializeRr(this.ssrc, blocks.slice(0, 31)));
+    if (video.length > 0) this.peer.sendRtcp(serializeRemb(this.ssrc, WHIP_MAX_BITRATE_BPS, video));
   }
 
   close(): void {
