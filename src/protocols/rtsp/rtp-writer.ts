@@ -14,7 +14,7 @@
 import type { Packet, Track } from '../../media/types.js';
 import { HazeError } from '../../util/errors.js';
 import { writeRtpHeader, RTP_HEADER_SIZE } from '../rtp/packet.js';
-import { ntpFromUnixMs, serializeSdesCname, serializeSr } from '../rtp/rtcp.js';
+import { serializeSrCname } from '../rtp/rtcp.js';
 import { payloadSize, type Packetizer, type RtpPayload } from '../rtp/payload.js';
 import { outgoingTracks, type OutgoingTrack } from './sdp-tracks.js';
 
@@ -132,19 +132,16 @@ export class RtpChunkWriter {
 
   /** A sender report for each track (with an SDES CNAME, RFC 3550 §6.1), as interleaved frames. */
   private reports(nowMs: number): { frames: Buffer[]; size: number } {
-    const ntp = ntpFromUnixMs(this.unixZeroMs() + nowMs);
+    const unixMs = this.unixZeroMs() + nowMs;
     const frames: Buffer[] = [];
     let size = 0;
     this.tracks.forEach((t, i) => {
-      const sr = serializeSr({ ssrc: t.ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction, rtpTimestamp: this.plainRtp(t, nowMs), packetCount: t.packets, octetCount: t.octets });
-      const sdes = serializeSdesCname(t.ssrc, this.cname);
-      const len = sr.length + sdes.length;
-      const f = Buffer.allocUnsafe(4 + len);
+      const report = serializeSrCname(t.ssrc, unixMs, this.plainRtp(t, nowMs), t.packets, t.octets, this.cname);
+      const f = Buffer.allocUnsafe(4 + report.length);
       f[0] = 0x24;
       f[1] = rtpChannel(i) + 1;
-      f.writeUInt16BE(len, 2);
-      sr.copy(f, 4);
-      sdes.copy(f, 4 + sr.length);
+      f.writeUInt16BE(report.length, 2);
+      report.copy(f, 4);
       frames.push(f);
       size += f.length;
     });
