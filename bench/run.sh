@@ -34,6 +34,7 @@ fi
 for f in dist/bench/stats.js dist/bench/vod.js dist/bench/fanout.js dist/bench/churn.js dist/bench/hls.js dist/bench/latency.js dist/bench/glass-latency.js dist/bench/webrtc-viewers.js dist/bench/lib/whep-loadgen.js dist/bench/lib/publisher.js dist/bench/lib/loadgen.js dist/bench/lib/hls-loadgen.js; do
   [ -f "$f" ] || { echo "bench: $f missing after build" >&2; exit 1; }
 done
+[ "$MODE" = balancer ] && exec node dist/bench/balancer-decisions.js  # in process: no peers, no source (bench/results/balancer.md)
 
 # Peers. nginx with the RTMP module from Debian.
 if [ "$MODE" != vod ] && [ "$MODE" != stats ] && { [ ! -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || ! command -v nginx >/dev/null; }; then

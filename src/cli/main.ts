@@ -12,11 +12,13 @@ Usage:
   haze convert IN OUT    (any of flv ts mkv webm mp4 mov m4a dtsc mp3 aac wav to dtsc flv ts mp4 mkv webm mp3 aac ogg wav)
   haze merge --append TARGET.dtsc ADD.dtsc | --mix OUT.dtsc IN.dtsc... | --defrag OUT.dtsc IN.dtsc
   haze analyse FILE|URL [--validate]
+  haze balance [--port 8042] [--interface ADDR] [--data DIR] [--server HOST:APIPORT[/MiBps] ...]
+               [--passphrase P] [--policy media-aware|round-robin|least-loaded] [--poll-ms 5000]
+               [--fallback FULL] [--remote-config]    (the load balancer, docs/balancer.md)
   haze version
   haze help
 
 Defaults: --data ./haze-data, API 4242 (127.0.0.1), HTTP 8080, RTMP 1935, one worker per core.
-Coming with a later release: haze balance.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -61,9 +63,11 @@ async function main(argv: string[]): Promise<number> {
       const { runAnalyse } = await import('./analyse.js');
       return runAnalyse(rest);
     }
-    case 'balance':
-      console.error(`haze ${cmd}: not built yet in this release`);
-      return 2;
+    case 'balance': {
+      const { parseBalanceArgs } = await import('./balance.js');
+      const { runBalancer } = await import('../balancer/balancer-main.js');
+      return runBalancer(parseBalanceArgs(rest));
+    }
     default:
       console.error(`haze: unknown command ${cmd}\n\n${HELP}`);
       return 2;

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { freePort, parseFramemd5, runOk, tmpDir } from '../helpers.js';
 import { exited, startHaze, type HazeInstance } from './harness.js';
 import { defaultConfig } from '../../src/controller/default-config.js';
+import { seededRandom } from '../../src/util/prng.js';
 
 const dir = tmpDir('haze-srt-');
 const SOURCE = path.join(dir, 'src.ts');
@@ -84,18 +85,6 @@ async function logLine(re: RegExp, timeoutMs = 10_000): Promise<string> {
   }
 }
 
-/** A deterministic PRNG (mulberry32): the same datagrams are dropped on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * A UDP relay in front of Haze's SRT port that drops `lossRate` of the datagrams each way and
  * notes when each video PES (by its PTS, relative to the first) passes upstream (publisher to
@@ -115,7 +104,7 @@ class LossyRelay {
     private readonly lossRate: number,
     seed: number,
   ) {
-    this.random = prng(seed);
+    this.random = seededRandom(seed);
     this.socket.on('message', (msg, from) => {
       const key = `${from.address}:${from.port}`;
       let up = this.upstream.get(key);

@@ -11,17 +11,7 @@ import { CTRL_HANDSHAKE } from '../../src/protocols/srt/control.js';
 import { HS_CONCLUSION, HS_INDUCTION, parseHandshake, serializeHandshake } from '../../src/protocols/srt/handshake.js';
 import { answerConclusion, inductionResponse } from '../../src/protocols/srt/listener.js';
 import { parsePacket, serializeControl } from '../../src/protocols/srt/packet.js';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../src/util/prng.js';
 
 interface LinkOptions {
   loss: number;
@@ -54,7 +44,7 @@ class Sim {
     callerOpts: Partial<SrtCallerOptions>,
     private readonly listenerPassphrase = '',
   ) {
-    this.random = prng(link.seed);
+    this.random = seededRandom(link.seed);
     this.caller = SrtConnection.caller((d) => this.put(d, true), { localSocketId: 1001, peerAddress: '127.0.0.1', latencyMs: 120, ...callerOpts }, this.now, 5000);
     this.caller.onClose = (r) => (this.callerClosed = r);
     this.caller.start(this.now);
