@@ -338,6 +338,7 @@ export const INPUTS: readonly InputInfo[] = [
   { name: 'FLV', desc: 'FLV files', source_match: ['/*.flv'], priority: 9 },
   { name: 'TS', desc: 'MPEG-TS files, and live MPEG-TS over UDP (unicast/multicast), HTTP or from a command', source_match: ['/*.ts', '/*.m2ts', 'tsudp://*', 'http://*.ts', 'https://*.ts', 'http-ts://*', 'https-ts://*', 'ts-exec:*'], priority: 9 },
   { name: 'DTSC', desc: 'DTSC files (also while they are being written), and dtsc:// pulls from another Haze or MistServer (origin to edge)', source_match: ['/*.dtsc', 'dtsc://*'], priority: 9 },
+  { name: 'Balancer', desc: 'balance: sources: asks a load balancer (haze balance) for the origin that has the stream and pulls it over dtsc://, asking again when it drops (failover); ?fallback=dtsc://... when it has none', source_match: ['balance:*'], priority: 9 },
   { name: 'MP3', desc: 'MP3 files', source_match: ['/*.mp3'], priority: 9 },
   { name: 'AAC', desc: 'AAC files (ADTS)', source_match: ['/*.aac'], priority: 9 },
   { name: 'WAV', desc: 'WAV files (PCM, A-law, mu-law)', source_match: ['/*.wav'], priority: 9 },

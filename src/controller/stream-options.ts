@@ -36,7 +36,7 @@ const PULL: Record<string, StreamOption> = {
 /** The options that apply to a stream read by the named input (an input of api.ts INPUTS). */
 export function streamOptions(input: string): Record<string, StreamOption> {
   if (input === 'Buffer') return { ...LIVE, ...COMMON };
-  if (['HLS', 'RTMP', 'TSSRT', 'RTSP'].includes(input)) return { ...PULL, ...COMMON };
+  if (['HLS', 'RTMP', 'TSSRT', 'RTSP', 'Balancer'].includes(input)) return { ...PULL, ...COMMON };
   // TS and DTSC take both files and network sources: the pull options apply to the latter
   if (input === 'TS' || input === 'DTSC') return { ...PULL, ...COMMON };
   return { ...COMMON };

@@ -43,6 +43,7 @@ import { pullKindFor, type PullKind } from '../inputs/pull/pull-input.js';
 import { rtmpPull } from '../inputs/pull/rtmp-pull.js';
 import { hlsPull } from '../inputs/pull/hls-pull.js';
 import { dtscPull } from '../inputs/pull/dtsc-pull.js';
+import { balancePull, selfServerName } from '../inputs/pull/balance-pull.js';
 import { rtspPull } from '../inputs/pull/rtsp-pull.js';
 import { tsUdpPull } from '../inputs/pull/ts-udp-pull.js';
 import { tsHttpPull } from '../inputs/pull/ts-http-pull.js';
@@ -120,7 +121,7 @@ export async function runWorker(index: number): Promise<void> {
   const library = new VodLibrary(wlog);
   // the inputs a worker runs for a stream's first viewer: playlists and pulled sources; each
   // protocol adds its pull kind to `pulls` (inputs/pull/pull-input.ts)
-  const pulls: PullKind[] = [rtmpPull, hlsPull, dtscPull, rtspPull, tsUdpPull(), tsHttpPull(), tsExecPull()];
+  const pulls: PullKind[] = [rtmpPull, hlsPull, dtscPull, balancePull(() => selfServerName(config.get())), rtspPull, tsUdpPull(), tsHttpPull(), tsExecPull()];
   pulls.push(srtPullKind());
   const pullVariables = variableValues(config, variablesFile(paths));
   const isPlaylist = (source: string): boolean => source.endsWith('.pls') && !/^[a-z][a-z0-9+.-]*:/i.test(source);
