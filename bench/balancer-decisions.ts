@@ -14,8 +14,7 @@ import { benchRoot } from './lib/paths.js';
 import { machineInfo } from './lib/proc.js';
 import { HostState } from '../src/balancer/host-state.js';
 import { Chooser, DEFAULT_WEIGHTS, parseTagAdjust, rate, type Client, type Policy, type TagAdjust } from '../src/balancer/score.js';
-import { prometheusJson } from '../src/stats/prometheus.js';
-import type { StatsSnapshot, StreamFigures } from '../src/stats/snapshot.js';
+import { syntheticPoll } from '../test/balancer-polls.js';
 import { seededRandom } from '../src/util/prng.js';
 
 const GOAL = 10_000;
@@ -48,34 +47,8 @@ function specs(n: number): Spec[] {
 }
 
 function pollJson(s: Spec, t: number): unknown {
-  const streams: Record<string, StreamFigures> = {};
-  let sent = 0;
-  for (const [name, viewers] of s.streams) {
-    const bytes = viewers * VIEWER_BPS * t;
-    sent += bytes;
-    streams[name] = { current: { viewers, inputs: 1, outputs: 0, unspecified: 0 }, total: { viewers, inputs: 1, outputs: 0 }, bytes: { up: VIEWER_BPS * t, down: bytes }, viewSeconds: 0, packets: { sent: 0, lost: 0, retrans: 0 }, replicated: false };
-  }
-  const snap: StatsSnapshot = {
-    timeMs: t * 1000,
-    vitals: { cpuTenths: s.cpu, memTotalKiB: 16e6, memUsedKiB: 4e6, shmTotalKiB: 8e6, shmUsedKiB: 1e5, nic: { up: 0, down: 0 } },
-    logs: 0,
-    current: { viewers: 0, inputs: 0, outputs: 0, unspecified: 0, cached: 0 },
-    total: { viewers: 0, inputs: 0, outputs: 0, unspecified: 0 },
-    viewSeconds: 0,
-    bandwidth: { up: 0, down: sent },
-    other: { up: 0, down: 0 },
-    bandwidthLimit: s.capacity,
-    packets: { sent: 0, lost: 0, retrans: 0 },
-    outputs: {},
-    streams,
-    triggers: {},
-    location: { lat: s.lat, lon: s.lon, name: '' },
-    configuredStreams: [],
-    tags: s.tags,
-    outputUrls: { DTSC: 'dtsc://HOST:4200/$', HLS: 'http://HOST:8080/hls/$/index.m3u8' },
-  };
-  // as the poller gets it: text, then JSON.parse
-  return JSON.parse(JSON.stringify(prometheusJson(snap)));
+  const streams = Object.fromEntries(s.streams.map(([name, viewers]) => [name, { viewers, inputs: 1 }]));
+  return syntheticPoll({ capacity: s.capacity, cpu: s.cpu, memTotalKiB: 16e6, memUsedKiB: 4e6, lat: s.lat, lon: s.lon, tags: s.tags, streams, outputUrls: { DTSC: 'dtsc://HOST:4200/$', HLS: 'http://HOST:8080/hls/$/index.m3u8' } }, t, VIEWER_BPS);
 }
 
 interface CaseResult {

@@ -40,6 +40,7 @@ import type { HubManager } from './hub-manager.js';
 import { incomingPushTriggers } from './push-triggers.js';
 import type { WorkerControl } from './worker-control.js';
 import type { WorkerStats } from './worker-stats.js';
+import { statusFor } from '../protocols/http/media-server.js';
 
 /** What the worker gives the WebRTC service. */
 export interface WebRtcDeps {
@@ -133,7 +134,7 @@ export class WebRtcService {
       try {
         return await this.offer(args['request'] as WebRtcOfferRequest);
       } catch (err) {
-        return { error: isHazeError(err) ? err.message : errorText(err), status: isHazeError(err) ? (err.status ?? statusOf(err)) : 500 };
+        return { error: isHazeError(err) ? err.message : errorText(err), status: isHazeError(err) ? (err.status ?? statusFor(err)) : 500 };
       }
     });
     control.on('webrtc.end', (args) => ({ ended: this.end(String(args['id'] ?? ''), args['reason'] === undefined ? 'ended by the client' : String(args['reason'])) }));
@@ -426,26 +427,6 @@ export class WebRtcService {
 
   close(): void {
     for (const s of [...this.sessions.values()]) s.close('server stopping', false);
-  }
-}
-
-function statusOf(err: HazeError): number {
-  switch (err.code) {
-    case 'HAZE_ERR_NOT_FOUND':
-      return 404;
-    case 'HAZE_ERR_OFFLINE':
-      return 503;
-    case 'HAZE_ERR_REFUSED':
-    case 'HAZE_ERR_AUTH':
-      return 403;
-    case 'HAZE_ERR_BUSY':
-      return 409;
-    case 'HAZE_ERR_MALFORMED':
-    case 'HAZE_ERR_INVALID_ARG':
-    case 'HAZE_ERR_UNSUPPORTED':
-      return 400;
-    default:
-      return 500;
   }
 }
 

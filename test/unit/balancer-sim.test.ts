@@ -11,8 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HostState } from '../../src/balancer/host-state.js';
 import { Chooser, DEFAULT_WEIGHTS, type Policy } from '../../src/balancer/score.js';
-import { prometheusJson } from '../../src/stats/prometheus.js';
-import type { StatsSnapshot, StreamFigures } from '../../src/stats/snapshot.js';
+import { syntheticPoll } from '../balancer-polls.js';
 import { seededRandom } from '../../src/util/prng.js';
 
 const MIB = 1024 * 1024;
@@ -56,33 +55,8 @@ function cluster(): ServerSpec[] {
 
 /** The §7.3 JSON server `s` answers at time `t` s (counters grow at 2 Mbit/s per viewer). */
 function pollJson(s: ServerSpec, t: number): unknown {
-  const streams: Record<string, StreamFigures> = {};
-  let sent = 0;
-  for (const [name, [viewers, inputs, rep]] of Object.entries(s.streams)) {
-    const bytes = viewers * VIEWER_BPS * t;
-    sent += bytes;
-    streams[name] = { current: { viewers, inputs, outputs: 0, unspecified: 0 }, total: { viewers, inputs, outputs: 0 }, bytes: { up: inputs * VIEWER_BPS * t, down: bytes }, viewSeconds: 0, packets: { sent: 0, lost: 0, retrans: 0 }, replicated: rep };
-  }
-  const snap: StatsSnapshot = {
-    timeMs: t * 1000,
-    vitals: { cpuTenths: s.cpu, memTotalKiB: 8e6, memUsedKiB: s.memUsedKiB, shmTotalKiB: 4e6, shmUsedKiB: 1000, nic: { up: 0, down: 0 } },
-    logs: 0,
-    current: { viewers: 0, inputs: 0, outputs: 0, unspecified: 0, cached: 0 },
-    total: { viewers: 0, inputs: 0, outputs: 0, unspecified: 0 },
-    viewSeconds: 0,
-    bandwidth: { up: 0, down: sent },
-    other: { up: 0, down: 0 },
-    bandwidthLimit: s.capacity,
-    packets: { sent: 0, lost: 0, retrans: 0 },
-    outputs: {},
-    streams,
-    triggers: {},
-    location: { lat: 0, lon: 0, name: '' },
-    configuredStreams: [],
-    tags: [],
-    outputUrls: { DTSC: 'dtsc://HOST:4200/$' },
-  };
-  return JSON.parse(JSON.stringify(prometheusJson(snap)));
+  const streams = Object.fromEntries(Object.entries(s.streams).map(([name, [viewers, inputs, replicated]]) => [name, { viewers, inputs, replicated }]));
+  return syntheticPoll({ capacity: s.capacity, cpu: s.cpu, memTotalKiB: 8e6, memUsedKiB: s.memUsedKiB, streams }, t, VIEWER_BPS);
 }
 
 interface Outcome {

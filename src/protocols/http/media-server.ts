@@ -165,7 +165,8 @@ function readBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> 
   });
 }
 
-function statusFor(err: HazeError): number {
+/** The HTTP status of a HazeError without a status of its own (media routes, WHIP/WHEP). */
+export function statusFor(err: HazeError): number {
   switch (err.code) {
     case 'HAZE_ERR_NOT_FOUND':
       return 404;
@@ -174,8 +175,11 @@ function statusFor(err: HazeError): number {
     case 'HAZE_ERR_REFUSED':
     case 'HAZE_ERR_AUTH':
       return 403;
+    case 'HAZE_ERR_BUSY':
+      return 409;
     case 'HAZE_ERR_INVALID_ARG':
     case 'HAZE_ERR_MALFORMED':
+    case 'HAZE_ERR_UNSUPPORTED':
       return 400;
     default:
       return 500;
