@@ -138,3 +138,26 @@ export function resultOrHazeError(fn: () => unknown): void {
     if (!(e instanceof HazeError)) throw e;
   }
 }
+
+/**
+ * TCP connections established to `port` on this machine (from /proc/net/tcp and tcp6): lets a
+ * test wait until its clients have connected before it starts what they wait for.
+ */
+export function connectionsTo(port: number): number {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st ...: the server side of a connection has the port locally
+      const f = line.trim().split(/\s+/);
+      if (f.length > 3 && f[1]!.endsWith(`:${hexPort}`) && f[3] === '01') n++;
+    }
+  }
+  return n;
+}

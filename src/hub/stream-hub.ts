@@ -417,19 +417,13 @@ export class StreamHub extends TypedEmitter<HubEvents> {
    * not keep the stream alive, count in listenerCount or cause 'idle' (buffer health).
    */
   tap(listener: HubListener): () => void {
-    if (this.ended) {
-      listener.onEnd('stream ended');
-      return () => {};
-    }
+    if (this.ended) return endLate(listener);
     this.taps.add(listener);
     return () => void this.taps.delete(listener);
   }
 
   subscribe(listener: HubListener): () => void {
-    if (this.ended) {
-      listener.onEnd('stream ended');
-      return () => {};
-    }
+    if (this.ended) return endLate(listener);
     this.listeners.add(listener);
     return () => {
       if (this.listeners.delete(listener) && this.listeners.size === 0) this.emit('idle', undefined);
@@ -539,4 +533,14 @@ export class StreamHub extends TypedEmitter<HubEvents> {
 
 function sameTrack(a: Track, b: Track): boolean {
   return a.type === b.type && a.codec === b.codec && a.init.equals(b.init);
+}
+
+/**
+ * A listener that comes after the end hears of it once subscribe() or tap() has returned: its
+ * onEnd usually calls the unsubscribe function it is about to be given (a feed built for a
+ * viewer that arrived as the stream ended threw there, and its RTSP player hung).
+ */
+function endLate(listener: HubListener): () => void {
+  queueMicrotask(() => listener.onEnd('stream ended'));
+  return () => {};
 }

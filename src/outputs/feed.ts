@@ -21,6 +21,8 @@ export interface FormatWriter {
   tracksChanged(timeMs: number): Buffer | null;
   /** The bytes of one packet, or null when this writer does not carry that track. */
   packet(p: Packet): Buffer | null;
+  /** Bytes viewers get when the stream ends, before their connections close (RTP: a BYE per track). */
+  trailer?(timeMs: number): Buffer | null;
 }
 
 export interface TrackSelection {
@@ -153,7 +155,11 @@ export class Feed implements HubListener {
   }
 
   onEnd(reason: string): void {
-    for (const v of [...this.viewers]) v.close(reason);
+    const trailer = this.viewers.size > 0 ? (this.writer.trailer?.(Math.max(0, this.hub.lastMs)) ?? null) : null;
+    for (const v of [...this.viewers]) {
+      if (trailer) v.sendControl(trailer);
+      v.close(reason);
+    }
     this.close();
   }
 

@@ -145,6 +145,9 @@ export function rtspHandler(hubs: HubManager, config: ConfigView, stats: WorkerS
       log.info(`RTSP play of ${stream} by ${req.peer} (${tracks.map((t) => t.track.codec).join(', ')})`);
       return {
         tracks,
+        get ended() {
+          return hub.isEnded;
+        },
         start: (sink: PlaySink) => {
           if (closed || viewer) return;
           pausing = false;

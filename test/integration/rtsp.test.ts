@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { splitAnnexB } from '../../src/media/nal-units.js';
-import { freePort, parseFramemd5, run, runOk, tmpDir, type FrameLine } from '../helpers.js';
+import { connectionsTo, freePort, parseFramemd5, pollUntil, run, runOk, tmpDir, type FrameLine } from '../helpers.js';
 import { exited, startHaze, type HazeInstance } from './harness.js';
 import { openStream } from './stream-probe.js';
 
@@ -163,9 +163,14 @@ describe('RTSP: ffmpeg and GStreamer publish, play and serve pulls', { timeout: 
       await run('gst-launch-1.0', ['-q', 'rtspsrc', `location=${url(name)}`, 'protocols=tcp', 'name=s', 's.', '!', 'application/x-rtp,media=video', '!', 'rtph264depay', '!', 'h264parse', '!', 'video/x-h264,stream-format=byte-stream,alignment=au', '!', 'filesink', `location=${v}`, 's.', '!', 'application/x-rtp,media=audio', '!', 'rtpmp4gdepay', '!', 'fakesink'], { timeoutMs: 20_000 });
       return nalHashes(fs.readFileSync(v));
     };
+    // the players first: DESCRIBE waits up to 5 s for a stream to come online, and the publishers
+    // start once all three are connected. (A player that starts late, as the 2 s stream ends,
+    // can miss it; GStreamer's pipeline then waits forever for an audio pad that never comes.)
+    const players = Promise.all([play('live+tcp', 'udp'), play('live+udp', 'tcp'), gst('live+tcp')]);
+    const waited = await pollUntil('the three players connected', () => connectionsTo(haze.ports.rtsp!) >= 3 || undefined, 15_000, 20).then(() => true, () => false);
     const pubs = [publish('live+tcp', 'tcp'), publish('live+udp', 'udp')];
-    // the players wait for the streams (DESCRIBE waits up to 5 s for a stream to come online)
-    const [overUdp, overTcp, viaGst] = await Promise.all([play('live+tcp', 'udp'), play('live+udp', 'tcp'), gst('live+tcp')]);
+    const [overUdp, overTcp, viaGst] = await players;
+    assert.ok(waited, 'the players connected');
     for (const p of pubs) assert.equal(await exited(p), 0, 'publisher exits cleanly');
     // a player starts at a keyframe (the first when it was there before the stream, a later one when
     // it came late) and gets everything after it to the end of what was published

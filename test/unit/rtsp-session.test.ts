@@ -17,6 +17,7 @@ import type { Packet, Track } from '../../src/media/types.js';
 import { RtspPlayClient } from '../../src/protocols/rtsp/client.js';
 import { RtspHeaders, RtspReader, serializeRequest, type RtspResponse } from '../../src/protocols/rtsp/message.js';
 import { RtpChunkWriter } from '../../src/protocols/rtsp/rtp-writer.js';
+import { parseRtcp } from '../../src/protocols/rtp/rtcp.js';
 import { describeSdp, outgoingTracks } from '../../src/protocols/rtsp/sdp-tracks.js';
 import { RtspServerSession, type RtspPlayback, type RtspSessionHandler } from '../../src/protocols/rtsp/server-session.js';
 import type { PlaySink } from '../../src/protocols/rtsp/play-sink.js';
@@ -92,6 +93,8 @@ const handler: RtspSessionHandler = {
     let timer: NodeJS.Timeout | undefined;
     const playback: RtspPlayback = {
       tracks: outgoingTracks(tracks),
+      // `gone`: a stream that ends between DESCRIBE and PLAY
+      ended: req.path === 'gone',
       start(sink: PlaySink) {
         // the packets in bursts, as a live source would deliver them
         let i = 0;
@@ -292,6 +295,60 @@ test('refusals: 404 for an unknown stream, 403 for a refused one or push, 454 fo
   c.sock.destroy();
 });
 
+test('a stream that ended between DESCRIBE and PLAY: PLAY answers 404 and the connection closes (no 200 on a dead stream)', async () => {
+  const c = await connect();
+  const url = `rtsp://127.0.0.1:${port}/gone`;
+  assert.equal((await c.request('DESCRIBE', url)).status, 200);
+  const s = await c.request('SETUP', `${url}/trackID=0`, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' });
+  assert.equal(s.status, 200);
+  const closed = new Promise((r) => c.sock.once('end', r));
+  assert.equal((await c.request('PLAY', url, { Session: s.headers.get('session')!.split(';')[0]! })).status, 404);
+  await closed;
+  c.sock.destroy();
+});
+
+test('the end of a stream reaches its RTP viewers as a sender report and a BYE per track, then the close; a viewer coming after the end is closed too', async () => {
+  const hub = new StreamHub('ending');
+  hub.attachSource();
+  hub.setTrack(VIDEO);
+  hub.setTrack(AUDIO);
+  for (const p of PACKETS.slice(0, 20)) hub.push(p);
+  const format: OutputFormat = { name: 'RTSP', capability: RTSP_CAPABILITY, makeWriter: () => new RtpChunkWriter(() => hub.unixZeroMs) };
+  const got: Buffer[] = [];
+  const closes: string[] = [];
+  const sink = (tag: string) => ({
+    write: (b: Buffer) => (got.push(b), true),
+    writev: (bs: Buffer[]) => void got.push(...bs),
+    writableLength: 0,
+    close: (reason: string) => void closes.push(`${tag}: ${reason}`),
+  });
+  startViewer(hub, format, {}, sink('first'));
+  hub.end('publisher left');
+  // the last interleaved frames: one RTCP compound per track (channels 1 and 3) ending in a BYE
+  const all = Buffer.concat(got);
+  const rtcp: Array<{ channel: number; types: string[]; bye: number[] }> = [];
+  const ssrcs = new Map<number, number>();
+  for (let pos = 0; pos + 4 <= all.length; ) {
+    const len = all.readUInt16BE(pos + 2);
+    const body = all.subarray(pos + 4, pos + 4 + len);
+    if (all[pos + 1]! % 2 === 1) {
+      const packets = parseRtcp(body);
+      rtcp.push({ channel: all[pos + 1]!, types: packets.map((p) => p.type), bye: packets.flatMap((p) => (p.type === 'bye' ? p.ssrcs : [])) });
+    }
+    else ssrcs.set(all[pos + 1]!, body.readUInt32BE(8));
+    pos += 4 + len;
+  }
+  assert.deepEqual(rtcp.slice(-2).map((r) => r.channel), [1, 3]);
+  for (const r of rtcp.slice(-2)) assert.deepEqual(r.types.filter((t) => t !== 'other'), ['sr', 'bye']);
+  assert.equal(ssrcs.size, 2, 'both tracks sent RTP');
+  assert.deepEqual(rtcp.slice(-2).map((r) => r.bye), [[ssrcs.get(0)], [ssrcs.get(2)]], 'each BYE names its track\'s SSRC');
+  assert.deepEqual(closes, ['first: publisher left']);
+  // a viewer that arrives after the end (its DESCRIBE was before) is told at once, not left hanging
+  startViewer(hub, format, {}, sink('late'));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(closes, ['first: publisher left', 'late: stream ended']);
+});
+
 test('a TCP viewer that stops reading is skipped to the next keyframe, its queue bounded; it resumes at a keyframe', async (t) => {
   const hub = new StreamHub('slow');
   hub.attachSource();
@@ -305,6 +362,7 @@ test('a TCP viewer that stops reading is skipped to the next keyframe, its queue
       {
         play: async () => ({
           tracks: outgoingTracks(hub.tracks),
+          ended: false,
           start: (sink) => void viewers.push(startViewer(hub, format, {}, sink)),
           stop: () => {},
           close: () => viewers.forEach((v) => v.close('done')),

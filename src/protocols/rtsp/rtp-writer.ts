@@ -14,7 +14,7 @@
 import type { Packet, Track } from '../../media/types.js';
 import { HazeError } from '../../util/errors.js';
 import { writeRtpHeader, RTP_HEADER_SIZE } from '../rtp/packet.js';
-import { serializeSrCname } from '../rtp/rtcp.js';
+import { serializeBye, serializeSrCname } from '../rtp/rtcp.js';
 import { payloadSize, type Packetizer, type RtpPayload } from '../rtp/payload.js';
 import { outgoingTracks, type OutgoingTrack } from './sdp-tracks.js';
 
@@ -130,13 +130,24 @@ export class RtpChunkWriter {
     return rtp;
   }
 
-  /** A sender report for each track (with an SDES CNAME, RFC 3550 §6.1), as interleaved frames. */
-  private reports(nowMs: number): { frames: Buffer[]; size: number } {
+  /**
+   * The stream ended: a last sender report with a BYE for each track (RFC 3550 §6.6), which
+   * players take as the end of that track (GStreamer's rtspsrc otherwise waits out its 20 s TCP
+   * timeout when the connection closes soon after PLAY).
+   */
+  trailer(timeMs: number): Buffer | null {
+    if (this.tracks.length === 0) return null;
+    return Buffer.concat(this.reports(timeMs, true).frames);
+  }
+
+  /** A sender report for each track (with an SDES CNAME, RFC 3550 §6.1, and a BYE if `bye`), as interleaved frames. */
+  private reports(nowMs: number, bye = false): { frames: Buffer[]; size: number } {
     const unixMs = this.unixZeroMs() + nowMs;
     const frames: Buffer[] = [];
     let size = 0;
     this.tracks.forEach((t, i) => {
-      const report = serializeSrCname(t.ssrc, unixMs, this.plainRtp(t, nowMs), t.packets, t.octets, this.cname);
+      const sr = serializeSrCname(t.ssrc, unixMs, this.plainRtp(t, nowMs), t.packets, t.octets, this.cname);
+      const report = bye ? Buffer.concat([sr, serializeBye(t.ssrc)]) : sr;
       const f = Buffer.allocUnsafe(4 + report.length);
       f[0] = 0x24;
       f[1] = rtpChannel(i) + 1;

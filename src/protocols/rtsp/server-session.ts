@@ -34,6 +34,8 @@ export interface RtspStreamRequest {
 export interface RtspPlayback {
   /** The tracks the DESCRIBE answer lists, in order: track i is sent on channels 2i, 2i+1. */
   readonly tracks: readonly OutgoingTrack[];
+  /** The stream ended since DESCRIBE: PLAY is refused rather than answered with a connection that closes at once. */
+  readonly ended: boolean;
   /** Starts sending chunks of interleaved frames to `sink`. */
   start(sink: PlaySink): void;
   /** Stops sending (PAUSE); start may follow again. */
@@ -421,6 +423,12 @@ export class RtspServerSession {
     const playback = this.playback;
     if (!playback || this.setups.size === 0 || this.target) {
       this.respond(req, 455);
+      return;
+    }
+    if (playback.ended) {
+      // (GStreamer's rtspsrc waits 20 s on a TCP connection that closes right after a 200)
+      this.refuse(req, new HazeError('HAZE_ERR_NOT_FOUND', `stream ${this.basePath} ended`));
+      this.close('stream ended');
       return;
     }
     const npt = req.headers.get('range');
