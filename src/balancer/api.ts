@@ -447,17 +447,26 @@ export function metricsText(bal: Balancer): string {
   const score: [string, number][] = [];
   const add: [string, number][] = [];
   const up: [string, number][] = [];
+  const load: [string, number][] = [];
+  const capacity: [string, number][] = [];
+  const viewers: [string, number][] = [];
   const status: [string, number][] = [];
   for (const h of bal.list()) {
     const l = `host="${label(h.name)}"`;
     score.push([`{${l}}`, num(rate(h, undefined, bal.weights).score)]);
     add.push([`{${l}}`, num(Math.round(h.addBandwidth))]);
     up.push([`{${l}}`, num(Math.round(h.upSpeed))]);
+    load.push([`{${l}}`, num(Math.round(h.upLoad))]);
+    capacity.push([`{${l}}`, num(h.capacityBytesPerS)]);
+    viewers.push([`{${l}}`, h.viewers()]);
     for (const st of STATUSES) status.push([`{${l},status="${st}"}`, h.status === st ? 1 : 0]);
   }
   fam('haze_balancer_server_score', 'gauge', 'Score of each server for a viewer of no particular stream.', score);
   fam('haze_balancer_server_predicted_bytes_per_second', 'gauge', 'Predicted extra upload from the viewers sent since the last polls.', add);
   fam('haze_balancer_server_up_bytes_per_second', 'gauge', 'Measured upload speed at the last poll.', up);
+  fam('haze_balancer_server_load_bytes_per_second', 'gauge', 'Upload the last poll says the server carries now (its viewers at their streams\' figures).', load);
+  fam('haze_balancer_server_capacity_bytes_per_second', 'gauge', 'Configured upload capacity.', capacity);
+  fam('haze_balancer_server_viewers', 'gauge', 'Viewers at the last poll.', viewers);
   fam('haze_balancer_server_status', 'gauge', 'Server status (1 for the current one).', status);
   return lines.join('\n') + '\n';
 }

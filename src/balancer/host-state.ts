@@ -29,6 +29,8 @@ export const MIN_VIEWER_BPS = 64 * KIB;
 export const MAX_VIEWER_BPS = 1 * MIB;
 /** §8.1: the predicted extra decays by this factor on each poll (the polls take over). */
 export const ADD_DECAY = 0.75;
+/** A stream's per-viewer figure falls to a lower measurement by at most this factor per poll. */
+export const PEAK_HOLD = 0.9;
 /** §8.1 "badness" of a failed poll: +1 MiB/s, then x1.2. */
 export const FAIL_ADD_BPS = 1 * MIB;
 export const FAIL_FACTOR = 1.2;
@@ -37,7 +39,7 @@ export interface StreamState {
   /** Viewers and inputs now (curr[0], curr[1]). */
   viewers: number;
   inputs: number;
-  /** Upload bytes/s of this stream divided by its viewers (0 when unknown). */
+  /** Upload bytes/s of this stream per viewer, held at its recent peak (0 when unknown). */
   bwPerViewer: number;
   /** Pulled from another server (`rep`): never an origin. */
   replicated: boolean;
@@ -128,7 +130,13 @@ export class HostState {
   /** Bytes/s the server sends (its upload) and receives, from the last two polls. */
   upSpeed = 0;
   downSpeed = 0;
-  /** Bytes/s predicted for viewers sent here since the polls (decays x0.75 per poll). */
+  /**
+   * The upload the last poll says the server carries now: upSpeed, plus the half of the
+   * viewers who arrived during the last interval that upSpeed (an average over it) misses. What
+   * decisions weigh against the capacity.
+   */
+  upLoad = 0;
+  /** Bytes/s predicted for viewers sent here that no poll has shown yet, and failed polls' badness. */
   addBandwidth = 0;
   /** The server's own bandwidth.limit (bwlimit), informative. */
   bwLimit = 0;
@@ -144,11 +152,13 @@ export class HostState {
   lastPollMs?: number;
 
   /**
-   * Viewers predicted here per stream since the polls, so a stream this balancer just started
-   * sending here counts as carried (the clustering bonus) before a poll shows it. Decays like
-   * addBandwidth; bounded like the stream map.
+   * Viewers sent here per stream that no poll has shown yet, and their predicted bytes/s (part of
+   * addBandwidth): a stream this balancer just started sending here counts as carried (the
+   * clustering bonus) before a poll shows it, and when a poll shows new viewers of a stream,
+   * that many predicted ones leave addBandwidth (the poll's figures hold them now). The rest
+   * decays like addBandwidth; bounded like the stream map.
    */
-  readonly pending = new Map<string, number>();
+  readonly pending = new Map<string, { viewers: number; bytesPerS: number }>();
   private totalViewers = 0;
   private prev: Counters | undefined;
   private readonly address: string;
@@ -230,12 +240,40 @@ export class HostState {
       const up = rate(p.sent, before?.sent);
       const down = rate(p.received, before?.received);
       const old = this.streams.get(p.name);
-      // per-viewer bandwidth only from a pair of polls with viewers; otherwise keep the last one
-      const bwPerViewer = p.viewers > 0 && before !== undefined && dtS > 0 ? up / p.viewers : (old?.bwPerViewer ?? 0);
+      // per-viewer bandwidth only from a pair of polls with viewers (otherwise keep the last one):
+      // the upload over the viewers there were on average, as viewers that came or went during
+      // the interval were sent to for part of it; held at its recent peak, fading PEAK_HOLD per
+      // poll, so a variable bit rate's quiet second does not fill a server for its busy one
+      const meanViewers = (p.viewers + (old?.viewers ?? 0)) / 2;
+      const measured = p.viewers > 0 && before !== undefined && dtS > 0 ? up / meanViewers : 0;
+      const bwPerViewer = measured > 0 ? Math.max(measured, (old?.bwPerViewer ?? 0) * PEAK_HOLD) : (old?.bwPerViewer ?? 0);
       streams.set(p.name, { viewers: p.viewers, inputs: p.inputs, bwPerViewer, replicated: p.rep, up, down });
       counters.set(p.name, { sent: p.sent, received: p.received });
       total += p.viewers;
     }
+    // predicted viewers that this poll shows leave the prediction (§8.1 lets it fade over
+    // several polls instead, counting a surge twice meanwhile: once measured, once predicted);
+    // a stream new here has no figure of its own yet, so its viewers keep their predicted one
+    const predicted = new Map<string, number>();
+    for (const [name, p] of this.pending) {
+      const arrived = (streams.get(name)?.viewers ?? 0) - (this.streams.get(name)?.viewers ?? 0);
+      if (arrived <= 0) continue;
+      predicted.set(name, p.bytesPerS / p.viewers);
+      const shown = Math.min(p.viewers, arrived);
+      const bytes = (p.bytesPerS * shown) / p.viewers;
+      this.addBandwidth = Math.max(0, this.addBandwidth - bytes);
+      p.bytesPerS -= bytes;
+      p.viewers -= shown;
+    }
+    // viewers that came during the interval were sent to for half of it, on average: upSpeed
+    // shows half of their upload (viewers that left are gone from it, though the server still
+    // counts them for a while)
+    let arriving = 0;
+    for (const [name, st] of streams) {
+      const arrived = st.viewers - (this.streams.get(name)?.viewers ?? 0);
+      if (arrived > 0) arriving += (arrived * (st.bwPerViewer > 0 ? st.bwPerViewer : (predicted.get(name) ?? 0))) / 2;
+    }
+    this.upLoad = this.upSpeed + arriving;
     this.streams = streams;
     this.totalViewers = total;
     this.confStreams = conf.length > 0 ? new Set(conf) : undefined;
@@ -258,9 +296,10 @@ export class HostState {
     // §8.1: the prediction fades as the polls show the real traffic
     this.addBandwidth *= ADD_DECAY;
     for (const [k, v] of this.pending) {
-      const n = v * ADD_DECAY;
-      if (n < 0.5) this.pending.delete(k);
-      else this.pending.set(k, n);
+      v.viewers *= ADD_DECAY;
+      v.bytesPerS *= ADD_DECAY;
+      // (what is left of a deleted entry's bytes stays in addBandwidth and fades there)
+      if (v.viewers < 0.5) this.pending.delete(k);
     }
     this.prev = { atMs, sent, received, streams: counters };
     this.lastPollMs = atMs;
@@ -304,7 +343,7 @@ export class HostState {
     if (here > 0) return clampViewerBps(here);
     if (hintBps > 0) return clampViewerBps(hintBps);
     // the upload only: down is mostly ingest, which does not grow with viewers
-    if (this.totalViewers > 0 && this.upSpeed > 0) return clampViewerBps(this.upSpeed / this.totalViewers);
+    if (this.totalViewers > 0 && this.upLoad > 0) return clampViewerBps(this.upLoad / this.totalViewers);
     return DEFAULT_VIEWER_BPS;
   }
 
@@ -312,9 +351,11 @@ export class HostState {
   addViewer(stream: string, hintBps = 0): number {
     const bps = this.viewerBps(stream, hintBps);
     this.addBandwidth += bps;
-    const n = this.pending.get(stream);
-    if (n !== undefined) this.pending.set(stream, n + 1);
-    else if (this.pending.size < MAX_STREAMS_PER_HOST) this.pending.set(stream, 1);
+    const p = this.pending.get(stream);
+    if (p !== undefined) {
+      p.viewers++;
+      p.bytesPerS += bps;
+    } else if (this.pending.size < MAX_STREAMS_PER_HOST) this.pending.set(stream, { viewers: 1, bytesPerS: bps });
     return bps;
   }
 
@@ -325,7 +366,7 @@ export class HostState {
 
   /** Current + predicted upload as a fraction of capacity (least-loaded's measure). */
   load(): number {
-    return this.capacityBytesPerS > 0 ? (this.upSpeed + this.addBandwidth) / this.capacityBytesPerS : Infinity;
+    return this.capacityBytesPerS > 0 ? (this.upLoad + this.addBandwidth) / this.capacityBytesPerS : Infinity;
   }
 
   /** Viewers of one stream, or of all, as the last poll showed them. */
@@ -341,6 +382,7 @@ export class HostState {
       cpu: Math.round(this.cpu) / 10,
       ram: this.ramMax > 0 ? Math.round((this.ramUsed / this.ramMax) * 1000) / 10 : 0,
       up: Math.round(this.upSpeed),
+      up_load: Math.round(this.upLoad),
       up_add: Math.round(this.addBandwidth),
       down: Math.round(this.downSpeed),
       streams: this.streams.size,

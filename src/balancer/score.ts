@@ -143,8 +143,8 @@ function rateInto(r: Rating, host: HostState, stream: string | undefined, w: Wei
   const cap = host.capacityBytesPerS;
   // §8.2: RAM or bandwidth unknown -> ineligible
   if (!(host.ramMax > 0) || !(cap > 0)) return 0;
-  const used = host.upSpeed + host.addBandwidth;
-  if (host.upSpeed >= cap || used >= cap) return 0;
+  const used = host.upLoad + host.addBandwidth;
+  if (used >= cap) return 0;
   if (stream !== undefined && host.confStreams !== undefined && !host.confStreams.has(stream) && !host.confStreams.has(baseName(stream))) return 0;
   r.cpu = w.cpu - (Math.min(1000, host.cpu) * w.cpu) / 1000;
   r.ram = w.ram - (Math.min(host.ramUsed, host.ramMax) * w.ram) / host.ramMax;
@@ -177,6 +177,9 @@ export function streamViewerBps(hosts: readonly HostState[], stream: string): nu
   }
   return n > 0 ? sum / n : 0;
 }
+
+/** The score of an origin that is full for viewers, as a source for edges: below any other. */
+const FULL_SOURCE_SCORE = 1e-6;
 
 export type Policy = 'media-aware' | 'round-robin' | 'least-loaded';
 export const POLICIES: readonly Policy[] = ['media-aware', 'round-robin', 'least-loaded'];
@@ -216,7 +219,9 @@ export class Chooser {
       if (h.name === opts.exclude) continue;
       const s = h.streams.get(stream);
       if (s === undefined || s.inputs <= 0 || s.replicated) continue;
-      const score = rateInto(scratch, h, stream, opts.weights);
+      // an origin full of viewers still feeds edges (a relay is one viewer's worth, and without
+      // it the edge's viewers get nothing): it scores just above nothing
+      const score = rateInto(scratch, h, stream, opts.weights) || (h.status === 'online' ? FULL_SOURCE_SCORE : 0);
       if (score > bestScore) {
         best = h;
         bestScore = score;
@@ -273,7 +278,7 @@ function leastLoaded(hosts: readonly HostState[]): HostState | undefined {
 
 /**
  * §8.2 with prediction, made media-aware. Eligibility is §8.2's, plus room for this viewer's
- * predicted bandwidth, so a burst never pushes a host past its capacity. The ranking is the §8.2
+ * predicted bandwidth within FILL of the capacity, so a burst does not push a host past it. The ranking is the §8.2
  * score with its bandwidth term replaced:
  * - a host already carrying the stream (polled, or sent viewers of it since) counts 2 x Wbw: its
  *   bandwidth as if it were all free, and Wbw more so it also beats the roomiest idle host. The
@@ -286,6 +291,13 @@ function leastLoaded(hosts: readonly HostState[]): HostState | undefined {
  * So a new server is opened only when the carrying ones are full (or far worse on CPU, RAM,
  * geography or tags, which still weigh as in §8.2), and then the roomiest.
  */
+/**
+ * The part of its capacity the media-aware policy fills with viewers: the rest is for what the
+ * polls see late or vary (each new viewer's first second carries the newest GOP at once, viewers
+ * show in the statistics a poll or so after they were sent, a variable bit rate's seconds differ
+ * by 5 % and more) and for relays to edges.
+ */
+export const FILL = 0.9;
 let mediaHint = 0;
 function mediaAware(hosts: readonly HostState[], stream: string, w: Weights, client?: Client, tags?: TagAdjust): HostState | undefined {
   // first pass: the most free upload, and the stream's per-viewer figure (streamViewerBps) for
@@ -294,7 +306,7 @@ function mediaAware(hosts: readonly HostState[], stream: string, w: Weights, cli
   let sum = 0;
   let viewers = 0;
   for (const h of hosts) {
-    const free = h.capacityBytesPerS - h.upSpeed - h.addBandwidth;
+    const free = h.capacityBytesPerS * FILL - h.upLoad - h.addBandwidth;
     if (free > maxFree) maxFree = free;
     const st = h.streams.get(stream);
     if (st !== undefined && st.bwPerViewer > 0) {
@@ -311,7 +323,7 @@ function mediaAware(hosts: readonly HostState[], stream: string, w: Weights, cli
     const carried = h.carriesWith(st, stream);
     const score = rateInto(scratch, h, stream, w, client, tags, carried);
     if (score <= 0) continue;
-    const free = h.capacityBytesPerS - h.upSpeed - h.addBandwidth;
+    const free = h.capacityBytesPerS * FILL - h.upLoad - h.addBandwidth;
     if (h.viewerBpsOf(st?.bwPerViewer ?? 0, hint) > free) continue;
     const ranked = score - scratch.bw + (carried ? 2 * w.bw : (w.bw * free) / maxFree);
     if (ranked > bestScore) {

@@ -18,6 +18,8 @@ export interface HazeInstance {
   api(command: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Stops the server; the data folder is removed unless `keepData`. */
   stop(keepData?: boolean): Promise<void>;
+  /** SIGKILLs the angel and every process it started (a machine that died: nothing closes cleanly). */
+  kill(): Promise<void>;
   pidOf(role: string): number | undefined;
 }
 
@@ -72,7 +74,7 @@ export async function startHaze(opts: { workers?: number; config?: Record<string
       return (await res.json()) as Record<string, unknown>;
     },
     async stop(keepData = false) {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
         // (an unref'd timer: a pending one would hold the test file's process open for 6 s)
@@ -80,6 +82,19 @@ export async function startHaze(opts: { workers?: number; config?: Record<string
         if (proc.exitCode === null) proc.kill('SIGKILL');
       }
       if (!keepData) fs.rmSync(data, { recursive: true, force: true });
+    },
+    async kill() {
+      const run = path.join(data, 'run');
+      const pids = fs.existsSync(run) ? fs.readdirSync(run).filter((f) => f.endsWith('.pid')).map((f) => Number(fs.readFileSync(path.join(run, f), 'utf8'))) : [];
+      const exited = proc.exitCode === null && proc.signalCode === null ? new Promise((r) => proc.once('exit', r)) : Promise.resolve();
+      for (const pid of [proc.pid, ...pids]) {
+        try {
+          if (pid) process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+      await exited;
     },
     pidOf(role) {
       try {

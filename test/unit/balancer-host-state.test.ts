@@ -63,7 +63,8 @@ test('host-state: speeds and per-viewer bandwidth from the deltas of two polls',
   const a = h.streams.get('a')!;
   assert.equal(a.up, 1_000_000);
   assert.equal(a.down, 200_000);
-  assert.equal(a.bwPerViewer, 200_000, '1 MB/s over 5 viewers');
+  assert.equal(a.bwPerViewer, 1_000_000 / 4.5, '1 MB/s over 4.5 viewers (4 at the first poll, 5 at the second)');
+  assert.equal(h.upLoad, 2_000_000 + 1_000_000 / 4.5 / 2, 'the measured upload and half of the viewer who came during the interval');
   assert.equal(a.viewers, 5);
   assert.equal(a.inputs, 1);
   assert.equal(h.streams.get('c+x')!.replicated, true);
@@ -138,6 +139,33 @@ test('host-state: prediction clamps, decays x0.75 per poll, badness on failures'
   assert.equal(f.status, 'online');
   assert.equal(f.lastError, undefined);
   assert.ok(Math.abs(f.addBandwidth - (MIB * 1.2 + MIB) * 1.2 * 0.75) < 1e-6);
+});
+
+test('host-state: viewers a poll shows leave the prediction; the load counts them at their stream\'s figure', () => {
+  const h = new HostState('h:4242', 100 * MIB);
+  h.update(0, poll({ sent: 0, streams: { a: stream(10, 1, 0, 0) } }));
+  // 10 viewers at 100 kB/s each
+  h.update(1000, poll({ sent: 1_000_000, streams: { a: stream(10, 1, 1_000_000, 0) } }));
+  assert.equal(h.streams.get('a')!.bwPerViewer, 100_000);
+  for (let i = 0; i < 8; i++) assert.equal(h.addViewer('a'), 100_000);
+  // a stream new here: the host's upload per viewer
+  for (let i = 0; i < 4; i++) assert.equal(h.addViewer('new'), 100_000);
+  assert.equal(h.addBandwidth, 12 * 100_000);
+  // the next poll shows 6 of the 8 (they came during the interval: the upload shows them for half
+  // of it) and 3 of the 4 of a stream that has no figure of its own yet
+  h.update(2000, poll({ sent: 2_300_000, streams: { a: stream(16, 1, 2_300_000, 0), new: stream(3, 0, 0, 0) } }));
+  assert.equal(h.upSpeed, 1_300_000);
+  assert.equal(h.streams.get('a')!.bwPerViewer, 1_300_000 / 13);
+  assert.equal(h.upLoad, 1_300_000 + (6 * 100_000) / 2 + (3 * 100_000) / 2, 'the upload and the half the interval\'s average misses of the 9 who came (the new stream\'s at its predicted figure)');
+  assert.ok(Math.abs(h.addBandwidth - 3 * 100_000 * 0.75) < 1e-6, `${h.addBandwidth}: the 2 + 1 not shown yet, faded once`);
+  assert.ok(Math.abs(h.pending.get('a')!.viewers - 1.5) < 1e-9);
+  assert.ok(h.load() > h.upSpeed / h.capacityBytesPerS);
+  // a quieter interval lowers a stream's per-viewer figure by at most 10 % a poll (peak hold)
+  h.update(3000, poll({ sent: 2_300_000 + 16 * 50_000, streams: { a: stream(16, 1, 2_300_000 + 16 * 50_000, 0), new: stream(3, 0, 0, 0) } }));
+  assert.equal(h.streams.get('a')!.bwPerViewer, 90_000);
+  assert.equal(h.upLoad, h.upSpeed, 'nobody came: the load is what was measured');
+  h.update(4000, poll({ sent: 3_100_000 + 16 * 95_000, streams: { a: stream(16, 1, 3_100_000 + 16 * 95_000, 0), new: stream(3, 0, 0, 0) } }));
+  assert.equal(h.streams.get('a')!.bwPerViewer, 95_000, 'a higher figure counts at once');
 });
 
 test('host-state: maps stay bounded whatever a server reports', () => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { HostState } from '../../src/balancer/host-state.js';
-import { Chooser, DEFAULT_WEIGHTS, greatCircleAngle, parseTagAdjust, rate } from '../../src/balancer/score.js';
+import { Chooser, DEFAULT_WEIGHTS, FILL, greatCircleAngle, parseTagAdjust, rate } from '../../src/balancer/score.js';
 import { HazeError } from '../../src/util/errors.js';
 
 const MIB = 1024 * 1024;
@@ -150,6 +150,11 @@ test('chooser: source is an active, non-replicated origin other than the asker',
   assert.equal(c.source([origin], 'nope', { weights: W }), undefined);
   assert.equal(origin.dtscPort, 4200);
   assert.equal(c.decisions, 4);
+  // an origin full of viewers is still a source (its edges would have nothing), after any other
+  other.addBandwidth = 100 * MIB;
+  assert.equal(c.viewer([other], 's', { weights: W }), undefined, 'full for viewers');
+  assert.equal(c.source([other, edge, idle], 's', { weights: W }), other, 'but a source');
+  assert.equal(c.source([other, origin], 's', { weights: W }), origin, 'after one with room');
 });
 
 test('chooser: ingest needs the CPU headroom', () => {
@@ -174,11 +179,12 @@ test('chooser: viewer policies on a small cluster', () => {
   const got: string[] = [];
   for (let i = 0; i < 40; i++) got.push(ma.viewer(hosts, 's', { weights: W })?.name ?? 'none');
   const onA = got.filter((n) => n === 'a:1').length;
-  assert.equal(onA, 32, '8 MiB/s of room / 256 KiB/s');
+  assert.equal(onA, 28, '90 % of 10 MiB/s = 9 MiB/s, 7 MiB/s of room / 256 KiB/s (FILL)');
+  assert.equal(FILL, 0.9);
   assert.equal(new Set(got).size, 2, got.join());
-  for (const h of hosts) assert.ok(h.upSpeed + h.addBandwidth <= h.capacityBytesPerS, h.name);
+  for (const h of hosts) assert.ok(h.upLoad + h.addBandwidth <= h.capacityBytesPerS * FILL, h.name);
   // the stream's figure from `a` is used for hosts that have not carried it
-  assert.equal(hosts.find((h) => h.name !== 'a:1' && h.addBandwidth > 0)!.addBandwidth, 8 * 256 * 1024);
+  assert.equal(hosts.find((h) => h.name !== 'a:1' && h.addBandwidth > 0)!.addBandwidth, 12 * 256 * 1024);
   assert.equal(ma.decisions, 40);
   // count=false predicts nothing
   const before = hosts.map((h) => h.addBandwidth);

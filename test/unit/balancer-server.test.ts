@@ -12,7 +12,8 @@ import { loadStore, mergeServers, parseServerSpec, saveStore, storeFile } from '
 import { Poller, type FetchJson } from '../../src/balancer/poller.js';
 import type { HostState } from '../../src/balancer/host-state.js';
 import { parseBalanceArgs } from '../../src/cli/balance.js';
-import { sleep, tmpDir } from '../helpers.js';
+import { repoRoot, sleep, tmpDir } from '../helpers.js';
+import { checkDashboard } from '../grafana-dashboard.js';
 
 const require = createRequire(import.meta.url);
 const parsePrometheus = require('parse-prometheus-text-format') as (text: string) => { name: string; type: string; metrics: { value: string; labels?: Record<string, string> }[] }[];
@@ -120,9 +121,10 @@ test('stream figures: ?stream=, ?viewers=1, ?streamstats=', () => {
   const bal = new Balancer();
   const a = bal.addServer(parseServerSpec('a.test'));
   const b = bal.addServer(parseServerSpec('b.test'));
-  a.update(0, pollJson({ streams: { s: { viewers: 0, inputs: 1, sent: 0 }, t: { viewers: 1 } } }));
+  // the same viewers at both polls (a per-viewer figure divides by the mean viewers of the interval)
+  a.update(0, pollJson({ streams: { s: { viewers: 2, inputs: 1, sent: 0 }, t: { viewers: 1 } } }));
   a.update(1000, pollJson({ streams: { s: { viewers: 2, inputs: 1, sent: 200_000 }, t: { viewers: 1 } } }));
-  b.update(0, pollJson({ streams: { s: { viewers: 0, sent: 0 } } }));
+  b.update(0, pollJson({ streams: { s: { viewers: 3, sent: 0 } } }));
   b.update(1000, pollJson({ streams: { s: { viewers: 3, sent: 600_000 } } }));
   assert.equal(handleBalancerRequest(bal, req('/?stream=s')).body, '5');
   assert.equal(handleBalancerRequest(bal, req('/?stream=none')).body, '0');
@@ -264,6 +266,21 @@ test('GET /metrics is valid Prometheus text with decisions, scores, predictions,
   assert.ok(Number(pred.find((m) => m.labels!['host'] === 'b.test:4343')!.value) >= 1024 * 1024, 'failed poll badness');
   const st = fams.get('haze_balancer_server_status')!.metrics.filter((m) => m.value === '1').map((m) => `${m.labels!['host']}=${m.labels!['status']}`);
   assert.deepEqual(st.sort(), ['a.test:4242=online', 'b.test:4343=error']);
+});
+
+test('the balancer\'s Grafana dashboard reads only metrics GET /metrics emits, and shows load against capacity', () => {
+  const { bal } = twoHosts();
+  const emitted = new Set(parsePrometheus(metricsText(bal)).map((f) => f.name));
+  checkDashboard(path.join(repoRoot, 'dashboards/grafana-haze-balancer.json'), emitted, [
+    'haze_balancer_decisions_total',
+    'haze_balancer_policy_decisions_total',
+    'haze_balancer_server_score',
+    'haze_balancer_server_load_bytes_per_second',
+    'haze_balancer_server_predicted_bytes_per_second',
+    'haze_balancer_server_capacity_bytes_per_second',
+    'haze_balancer_server_viewers',
+    'haze_balancer_server_status',
+  ]);
 });
 
 test('store: parse, atomic save, load, merge with flags', () => {

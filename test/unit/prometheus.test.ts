@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { escapeLabelValue, prometheusJson, prometheusText } from '../../src/stats/prometheus.js';
 import type { StatsSnapshot } from '../../src/stats/snapshot.js';
 import { repoRoot } from '../helpers.js';
+import { checkDashboard, promqlMetricNames } from '../grafana-dashboard.js';
 
 const require = createRequire(import.meta.url);
 interface ParsedFamily {
@@ -231,58 +231,9 @@ test('prometheusJson: MistServer\'s §7.3 shape, positional arrays from the snap
   assert.ok(!('rep' in j.streams['live+alice']), 'rep only on replicated streams');
 });
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset']);
-
-/** The metric names a PromQL expression reads: identifiers outside strings, `{}`, `[]` and `by (...)`, not called as functions. */
-function promqlMetricNames(expr: string): string[] {
-  const s = expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
-  const names: string[] = [];
-  for (const m of s.matchAll(/[a-zA-Z_:][a-zA-Z0-9_:]*/g)) {
-    const after = s.slice(m.index! + m[0].length);
-    if (/^\s*\(/.test(after) || PROMQL_WORDS.has(m[0])) continue;
-    if (m.index! > 0 && /[0-9.]/.test(s[m.index! - 1]!)) continue; // 1e3 and the like
-    names.push(m[0]);
-  }
-  return names;
-}
-
 test('the Grafana dashboard: importable shape, and every expr reads only metrics prometheusText emits', () => {
-  const file = path.join(repoRoot, 'dashboards/grafana-haze.json');
-  const d = JSON.parse(fs.readFileSync(file, 'utf8'));
-  assert.equal(d.schemaVersion, 39);
-  assert.ok(d.__inputs.some((i: any) => i.name === 'DS_PROMETHEUS' && i.type === 'datasource' && i.pluginId === 'prometheus'));
-  const instance = d.templating.list.find((v: any) => v.name === 'instance');
-  assert.ok(instance, 'an `instance` variable');
   const emitted = new Set(parsePrometheus(prometheusText(variedSnapshot())).map((f) => f.name));
-
-  const panels: any[] = d.panels.flatMap((p: any) => [p, ...(p.panels ?? [])]);
-  const ids = panels.map((p) => p.id);
-  assert.equal(new Set(ids).size, ids.length, 'panel ids unique');
-  const exprs: string[] = [];
-  for (const p of panels) {
-    if (p.type === 'row') continue;
-    assert.equal(p.datasource.uid, '${DS_PROMETHEUS}', `${p.title}: the imported data source`);
-    assert.ok(p.targets.length > 0, `${p.title} has queries`);
-    for (const t of p.targets) exprs.push(t.expr);
-  }
-  exprs.push(instance.query.query.replace(/^label_values\((\w+),.*$/, '$1'));
-  const used = new Set<string>();
-  for (const e of exprs) {
-    const names = promqlMetricNames(e);
-    assert.ok(names.length > 0, `reads a metric: ${e}`);
-    for (const n of names) {
-      assert.ok(emitted.has(n), `${n} (in ${e}) is a metric Haze emits`);
-      used.add(n);
-    }
-    if (e.includes('{')) assert.match(e, /instance=~"\$instance"/, `filtered by $instance: ${e}`);
-  }
-  for (const m of ['mist_cpu', 'mist_mem_used', 'mist_mem_total', 'stat_bw_total', 'mist_sessions_total', 'mist_sessions', 'mist_bw', 'mist_outputs', 'mist_trigger_count', 'mist_trigger_fails', 'mist_trigger_time']) {
-    assert.ok(used.has(m), `the dashboard shows ${m}`);
-  }
+  checkDashboard(path.join(repoRoot, 'dashboards/grafana-haze.json'), emitted, ['mist_cpu', 'mist_mem_used', 'mist_mem_total', 'stat_bw_total', 'mist_sessions_total', 'mist_sessions', 'mist_bw', 'mist_outputs', 'mist_trigger_count', 'mist_trigger_fails', 'mist_trigger_time']);
   // the parser itself: functions, by-clauses, label matchers and ranges are not metric names
   assert.deepEqual(promqlMetricNames('sum by (stream) (rate(mist_bw{instance=~"$instance",x="rate(y)"}[1m])) * 8 / 1e3'), ['mist_bw']);
 });
