@@ -144,9 +144,19 @@ export function resultOrHazeError(fn: () => unknown): void {
  * test wait until its clients have connected before it starts what they wait for.
  */
 export function connectionsTo(port: number): number {
+  return socketsOn(port, ['/proc/net/tcp', '/proc/net/tcp6'], '01');
+}
+
+/** Whether a UDP socket is bound to `port` on this machine: a peer's listener (SRT) is up. */
+export function udpBound(port: number): boolean {
+  return socketsOn(port, ['/proc/net/udp', '/proc/net/udp6'], '07') > 0;
+}
+
+/** Sockets in `files` (the /proc/net tables) whose local port is `port`, in state `st`. */
+function socketsOn(port: number, files: string[], st: string): number {
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+  for (const file of files) {
     let text = '';
     try {
       text = fs.readFileSync(file, 'utf8');
@@ -156,7 +166,7 @@ export function connectionsTo(port: number): number {
     for (const line of text.split('\n').slice(1)) {
       // sl local_address rem_address st ...: the server side of a connection has the port locally
       const f = line.trim().split(/\s+/);
-      if (f.length > 3 && f[1]!.endsWith(`:${hexPort}`) && f[3] === '01') n++;
+      if (f.length > 3 && f[1]!.endsWith(`:${hexPort}`) && f[3] === st) n++;
     }
   }
   return n;

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, parseFramemd5, runOk, tmpDir } from '../helpers.js';
+import { freePort, parseFramemd5, pollUntil, runOk, tmpDir, udpBound } from '../helpers.js';
 import { exited, startHaze, type HazeInstance } from './harness.js';
 import { defaultConfig } from '../../src/controller/default-config.js';
 import { seededRandom } from '../../src/util/prng.js';
@@ -205,6 +205,8 @@ describe('SRT (TSSRT) against ffmpeg and srt-live-transmit', () => {
         // an ffmpeg SRT listener as a stream source, read over HTTP
         // (looping: the viewer's probe reads ahead, and the pulled stream does not end when a source leaves)
         const source = peer('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', SOURCE, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${pullPort}?mode=listener`], ['ignore', 'ignore', 'pipe']);
+        // (the listener first: under load ffmpeg takes a while, and a viewer waits 5 s for the stream)
+        await pollUntil('the ffmpeg SRT listener is up', () => udpBound(pullPort) || undefined, 10_000, 20);
         await haze.api({ addstream: { pulled: { source: `srt://127.0.0.1:${pullPort}` } } });
 
         // a plain stream id, percent-encoded (Haze decodes what a caller passes on undecoded)
