@@ -50,7 +50,7 @@ export interface WebRtcDeps {
   push: PushAccess;
   play: PlayAccess;
   tracker: ConnectionTracker;
-  stats: Pick<WorkerStats, 'inputStarted'>;
+  stats: Pick<WorkerStats, 'inputStarted' | 'playing'>;
   keyring?: JwtKeyring;
   /**
    * Asks for an Opus track made from the stream's AAC (processes/stream-processes.ts
@@ -353,6 +353,8 @@ export class WebRtcService {
         requestKeyframe: () => this.publishers.get(stream)?.requestKeyframe(),
         onEnd: (reason) => session.close(reason, false),
       });
+      // session control (stop_sessions, stop_sessid) ends it like any viewer
+      const notPlaying = this.deps.stats.playing(stream, 'WebRTC', req.peer, (reason) => session.close(reason, false));
       const session: Session = {
         id,
         kind: 'whep',
@@ -362,6 +364,7 @@ export class WebRtcService {
           if (ended) return;
           ended = true;
           log.info(`WebRTC play of ${stream} by ${req.peer} ended: ${reason}`);
+          notPlaying();
           this.sessions.delete(id);
           whep?.close(reason);
           thisPeer.close(reason);

@@ -62,7 +62,8 @@ export interface StreamStatsSnapshot {
 
 export class WorkerStats {
   private readonly streams = new Map<string, StreamCounters>();
-  private readonly live = new Map<Viewer, LiveViewer>();
+  /** Playing viewers by their connection (a feed's Viewer, or a WebRTC session's key). */
+  private readonly live = new Map<object, LiveViewer>();
   /** Told when counters appear and go (STREAM_END, worker/stream-triggers.ts). */
   lifecycle: StreamStatsLifecycle | undefined;
 
@@ -83,12 +84,26 @@ export class WorkerStats {
   viewerStarted(stream: string, connector: string, peer: string, viewer: Viewer, session?: string): void {
     const c = this.counters(stream);
     c.viewers.add(viewer);
-    this.live.set(viewer, { stream, connector, peer, session: session ?? this.sessionOf?.(stream, connector, peer), close: (reason) => viewer.close(reason) });
+    this.liveAs(viewer, stream, connector, peer, (reason) => viewer.close(reason), session);
     viewer.onClose(() => {
       this.live.delete(viewer);
       c.viewers.delete(viewer);
       this.dropIfIdle(stream, c);
     });
+  }
+
+  /**
+   * A viewer that is no feed's Viewer (WebRTC, counted through its play connection): session
+   * control ends it with `close`. The result forgets it (call it when the viewer ends).
+   */
+  playing(stream: string, connector: string, peer: string, close: (reason: string) => void): () => void {
+    const key = {};
+    this.liveAs(key, stream, connector, peer, close);
+    return () => void this.live.delete(key);
+  }
+
+  private liveAs(key: object, stream: string, connector: string, peer: string, close: (reason: string) => void, session?: string): void {
+    this.live.set(key, { stream, connector, peer, session: session ?? this.sessionOf?.(stream, connector, peer), close });
   }
 
   /** A viewer connection the statistics track opened: its bytes to the viewer and time count; the result ends it. */

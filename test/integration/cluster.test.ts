@@ -131,6 +131,7 @@ test('cluster: four Hazes and haze balance; a surge per policy, runtime server c
       assert.equal(await ask(`/?policy=${policy}`), policy);
       const start = Date.now();
       const placed: Placed[] = [];
+      const refused: string[] = [];
       const asked: Promise<void>[] = [];
       // bytes per server at each 250 ms sample, for the peak of each 1 s window
       const samples: Array<{ at: number; bytes: number[] }> = [];
@@ -139,16 +140,18 @@ test('cluster: four Hazes and haze balance; a surge per policy, runtime server c
         for (const p of placed) bytes[p.server]! += p.viewer.bytes;
         samples.push({ at: Date.now(), bytes });
       };
-      const sampler = setInterval(sample, 250);
+      // (unref: a failed assertion must not leave it holding the process)
+      const sampler = setInterval(sample, 250).unref();
       for (let i = 0; i < VIEWERS; i++) {
         const due = start + (i * SURGE_MS) / VIEWERS;
         if (due > Date.now()) await sleep(due - Date.now());
-        asked.push(placedViewer(stream).then((p) => void placed.push(p)));
+        asked.push(placedViewer(stream).then((p) => void placed.push(p), (err: unknown) => void refused.push(String(err))));
       }
       // and two ffmpeg players through the same redirect decode frames
       const players = [0, 1].map(() => run('ffmpeg', ['-v', 'error', '-i', `${lbUrl}/${stream}?proto=FLV`, '-frames:v', '10', '-f', 'null', '-'], { timeoutMs: 20_000 }));
       await Promise.all(asked);
       const surgeMs = Date.now() - start;
+      assert.deepEqual(refused.slice(0, 3), [], `${policy}: ${refused.length} viewers got no server`);
       await pollUntil(`${stream}: every viewer's first frame`, () => placed.every((p) => p.viewer.firstVideoMs > 0 || p.viewer.error !== undefined) || undefined, 20_000, 100);
       // hold: the steady load, once every viewer has started
       const held = samples.length;
@@ -243,7 +246,8 @@ test('cluster: four Hazes and haze balance; a surge per policy, runtime server c
     const dState = (await state())[names[3]!]!.state;
     assert.equal(dState, 'error');
     const avoidedAfter = lastD === 0 ? 0 : lastD - tKill;
-    assert.ok(avoidedAfter <= POLL_MS + 200, `D was still chosen ${avoidedAfter} ms after it died (poll interval ${POLL_MS} ms)`);
+    // (the next poll starts POLL_MS after the last one ended; a loaded machine runs timers late)
+    assert.ok(avoidedAfter <= POLL_MS + 500, `D was still chosen ${avoidedAfter} ms after it died (poll interval ${POLL_MS} ms)`);
     console.log(`# dead edge: D last chosen ${avoidedAfter} ms after it was killed (poll ${POLL_MS} ms), then state ${dState}`);
     console.log(`# total ${Date.now() - t0} ms`);
   } catch (err) {

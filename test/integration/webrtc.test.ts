@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../browser.js';
-import { runOk, sleep } from '../helpers.js';
+import { pollUntil, runOk, sleep } from '../helpers.js';
 import { publishTestPattern, startHaze, type HazeInstance } from './harness.js';
 import { controlWorker } from '../../src/protocols/dtsc/relay.js';
 import { runPaths, workerSocketPath } from '../../src/util/run-dir.js';
@@ -245,5 +245,19 @@ describe('WebRTC (WHIP, WHEP, WebSocket signalling) in headless Chromium', { tim
   it('the /webrtc/NAME WebSocket signalling plays a stream (offer_sdp, on_answer_sdp)', async () => {
     await view.evaluate(`window.playWs(${JSON.stringify(haze.httpUrl(`/webrtc/${RTMP_STREAM}`).replace(/^http/, 'ws'))})`);
     await decodes(view, 10);
+  });
+
+  it('stop_sessions ends a WebRTC viewer like any other: its media stops', async () => {
+    const playing = await decodes(view, 1);
+    const r = await haze.api({ stop_sessions: { [RTMP_STREAM]: 'WebRTC' } });
+    assert.ok(!('error' in r), JSON.stringify(r));
+    await pollUntil('the server ends the WebRTC viewer', () => /WebRTC play of live\+rtmpwhep by [^ ]+ ended: stopped through the API \(stop_sessions\)/.test(haze.log()) || undefined, 10_000, 100);
+    // what was on its way drains, then no more frames
+    await sleep(1000);
+    const after = (await sample(view)).video?.framesDecoded ?? 0;
+    await sleep(1500);
+    const later = (await sample(view)).video?.framesDecoded ?? 0;
+    assert.ok(after >= (playing.video?.framesDecoded ?? 0), 'it was playing');
+    assert.equal(later, after, 'no frames after stop_sessions');
   });
 });
