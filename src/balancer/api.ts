@@ -464,7 +464,7 @@ export function metricsText(bal: Balancer): string {
   fam('haze_balancer_server_score', 'gauge', 'Score of each server for a viewer of no particular stream.', score);
   fam('haze_balancer_server_predicted_bytes_per_second', 'gauge', 'Predicted extra upload from the viewers sent since the last polls.', add);
   fam('haze_balancer_server_up_bytes_per_second', 'gauge', 'Measured upload speed at the last poll.', up);
-  fam('haze_balancer_server_load_bytes_per_second', 'gauge', 'Upload the last poll says the server carries now (its viewers at their streams\' figures).', load);
+  fam('haze_balancer_server_load_bytes_per_second', 'gauge', 'Upload the last poll says the server carries now (measured, plus what it misses of viewers who arrived during the interval).', load);
   fam('haze_balancer_server_capacity_bytes_per_second', 'gauge', 'Configured upload capacity.', capacity);
   fam('haze_balancer_server_viewers', 'gauge', 'Viewers at the last poll.', viewers);
   fam('haze_balancer_server_status', 'gauge', 'Server status (1 for the current one).', status);

@@ -277,9 +277,17 @@ function leastLoaded(hosts: readonly HostState[]): HostState | undefined {
 }
 
 /**
+ * The part of its capacity the media-aware policy fills with viewers: the rest is for what the
+ * polls see late or vary (each new viewer's first second carries the newest GOP at once, viewers
+ * show in the statistics a poll or so after they were sent, a variable bit rate's seconds differ
+ * by 5 % and more) and for relays to edges.
+ */
+export const FILL = 0.9;
+
+/**
  * §8.2 with prediction, made media-aware. Eligibility is §8.2's, plus room for this viewer's
- * predicted bandwidth within FILL of the capacity, so a burst does not push a host past it. The ranking is the §8.2
- * score with its bandwidth term replaced:
+ * predicted bandwidth within FILL of the capacity, so a burst does not push a host past it. The
+ * ranking is the §8.2 score with its bandwidth term replaced:
  * - a host already carrying the stream (polled, or sent viewers of it since) counts 2 x Wbw: its
  *   bandwidth as if it were all free, and Wbw more so it also beats the roomiest idle host. The
  *   +50 bonus alone cannot keep a stream together: one 2 Mbit/s viewer moves a 1 Gbit/s host's
@@ -291,13 +299,6 @@ function leastLoaded(hosts: readonly HostState[]): HostState | undefined {
  * So a new server is opened only when the carrying ones are full (or far worse on CPU, RAM,
  * geography or tags, which still weigh as in §8.2), and then the roomiest.
  */
-/**
- * The part of its capacity the media-aware policy fills with viewers: the rest is for what the
- * polls see late or vary (each new viewer's first second carries the newest GOP at once, viewers
- * show in the statistics a poll or so after they were sent, a variable bit rate's seconds differ
- * by 5 % and more) and for relays to edges.
- */
-export const FILL = 0.9;
 let mediaHint = 0;
 function mediaAware(hosts: readonly HostState[], stream: string, w: Weights, client?: Client, tags?: TagAdjust): HostState | undefined {
   // first pass: the most free upload, and the stream's per-viewer figure (streamViewerBps) for

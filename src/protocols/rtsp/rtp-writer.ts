@@ -130,11 +130,7 @@ export class RtpChunkWriter {
     return rtp;
   }
 
-  /**
-   * The stream ended: a last sender report with a BYE for each track (RFC 3550 §6.6), which
-   * players take as the end of that track (GStreamer's rtspsrc otherwise waits out its 20 s TCP
-   * timeout when the connection closes soon after PLAY).
-   */
+  /** The stream ended: a last sender report with a BYE for each track (RFC 3550 §6.6), the end of that track for players. */
   trailer(timeMs: number): Buffer | null {
     if (this.tracks.length === 0) return null;
     return Buffer.concat(this.reports(timeMs, true).frames);

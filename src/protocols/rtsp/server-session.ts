@@ -426,7 +426,8 @@ export class RtspServerSession {
       return;
     }
     if (playback.ended) {
-      // (GStreamer's rtspsrc waits 20 s on a TCP connection that closes right after a 200)
+      // (a 200 and a connection that closes at once can leave a player waiting: GStreamer's
+      // rtspsrc waits out its 20 s TCP timeout)
       this.refuse(req, new HazeError('HAZE_ERR_NOT_FOUND', `stream ${this.basePath} ended`));
       this.close('stream ended');
       return;
