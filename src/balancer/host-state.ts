@@ -251,25 +251,27 @@ export class HostState {
       counters.set(p.name, { sent: p.sent, received: p.received });
       total += p.viewers;
     }
-    // Viewers who came during the interval:
-    // - that many predicted ones leave the prediction (§8.1 lets it fade over several polls
-    //   instead, counting a surge twice meanwhile: once measured, once predicted);
-    // - they were sent to for half of it, on average: upSpeed shows half of their upload, so the
-    //   load adds the other half, at the stream's figure or, for a stream new here, the predicted
-    //   one (viewers that left are gone from upSpeed, though the server counts them a while).
+    // predicted viewers that this poll shows leave the prediction (§8.1 lets it fade over
+    // several polls instead, counting a surge twice meanwhile: once measured, once predicted);
+    // a stream new here has no figure of its own yet, so its viewers keep their predicted one
+    const predicted = new Map<string, number>();
+    for (const [name, p] of this.pending) {
+      const arrived = (streams.get(name)?.viewers ?? 0) - (this.streams.get(name)?.viewers ?? 0);
+      if (arrived <= 0) continue;
+      predicted.set(name, p.bytesPerS / p.viewers);
+      const shown = Math.min(p.viewers, arrived);
+      const bytes = (p.bytesPerS * shown) / p.viewers;
+      this.addBandwidth = Math.max(0, this.addBandwidth - bytes);
+      p.bytesPerS -= bytes;
+      p.viewers -= shown;
+    }
+    // viewers that came during the interval were sent to for half of it, on average: upSpeed
+    // shows half of their upload (viewers that left are gone from it, though the server still
+    // counts them for a while)
     let arriving = 0;
     for (const [name, st] of streams) {
       const arrived = st.viewers - (this.streams.get(name)?.viewers ?? 0);
-      if (arrived <= 0) continue;
-      const p = this.pending.get(name);
-      const predictedBps = p !== undefined && p.viewers > 0 ? p.bytesPerS / p.viewers : 0;
-      if (p !== undefined && p.viewers > 0) {
-        const shown = Math.min(p.viewers, arrived);
-        this.addBandwidth = Math.max(0, this.addBandwidth - predictedBps * shown);
-        p.bytesPerS -= predictedBps * shown;
-        p.viewers -= shown;
-      }
-      arriving += (arrived * (st.bwPerViewer > 0 ? st.bwPerViewer : predictedBps)) / 2;
+      if (arrived > 0) arriving += (arrived * (st.bwPerViewer > 0 ? st.bwPerViewer : (predicted.get(name) ?? 0))) / 2;
     }
     this.upLoad = this.upSpeed + arriving;
     this.streams = streams;

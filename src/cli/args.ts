@@ -2,7 +2,6 @@
 // a message that names them; every documented flag is accepted from the first release.
 
 import { HazeError } from '../util/errors.js';
-import { readFlags, toInt } from './flags.js';
 
 export interface ServeOptions {
   data: string;
@@ -16,7 +15,15 @@ const PORT_FLAGS = ['api', 'http', 'rtmp', 'rtsp', 'srt', 'dtsc', 'webrtc'] as c
 
 export function parseServeArgs(argv: string[], defaultWorkers: number): ServeOptions {
   const opts: ServeOptions = { data: './haze-data', config: undefined, workers: defaultWorkers, ports: {} };
-  for (const { flag, arg, value } of readFlags(argv)) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      const v = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new HazeError('HAZE_ERR_INVALID_ARG', `${flag} needs a value`);
+      return v;
+    };
     const name = flag.replace(/^--/, '');
     if (flag === '--data') opts.data = value();
     else if (flag === '--config') opts.config = value();
@@ -26,4 +33,10 @@ export function parseServeArgs(argv: string[], defaultWorkers: number): ServeOpt
     } else throw new HazeError('HAZE_ERR_INVALID_ARG', `unknown flag ${arg} (see haze help)`);
   }
   return opts;
+}
+
+function toInt(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HazeError('HAZE_ERR_INVALID_ARG', `${flag} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`);
+  return n;
 }

@@ -2,7 +2,6 @@
 // naming them, as for `haze serve`.
 
 import { HazeError } from '../util/errors.js';
-import { readFlags, toInt } from './flags.js';
 import { parseServerSpec, type ServerSpec } from '../balancer/store.js';
 import { POLICIES, type Policy } from '../balancer/score.js';
 
@@ -36,7 +35,15 @@ export function parseBalanceArgs(argv: string[]): BalanceOptions {
     fallback: 'FULL',
     remoteConfig: false,
   };
-  for (const { flag, arg, value } of readFlags(argv)) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      const v = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new HazeError('HAZE_ERR_INVALID_ARG', `${flag} needs a value`);
+      return v;
+    };
     switch (flag) {
       case '--port':
       case '-p':
@@ -74,7 +81,7 @@ export function parseBalanceArgs(argv: string[]): BalanceOptions {
         opts.fallback = value();
         break;
       case '--remote-config':
-        if (arg !== flag) throw new HazeError('HAZE_ERR_INVALID_ARG', `${flag} takes no value`);
+        if (eq > 0) throw new HazeError('HAZE_ERR_INVALID_ARG', `${flag} takes no value`);
         opts.remoteConfig = true;
         break;
       default:
@@ -82,4 +89,10 @@ export function parseBalanceArgs(argv: string[]): BalanceOptions {
     }
   }
   return opts;
+}
+
+function toInt(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HazeError('HAZE_ERR_INVALID_ARG', `${flag} must be an integer from ${min} to ${max}, not ${JSON.stringify(v)}`);
+  return n;
 }
